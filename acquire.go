@@ -1,0 +1,221 @@
+package lokt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/store"
+)
+
+// AcquireOptions says who acquires and for how long.
+type AcquireOptions struct {
+	Identity
+	// Holder is the process the lock belongs to (see Self, ProcessHolder).
+	// A zero PID means no process: TTL is then required.
+	Holder Holder
+	// TTL bounds the lock's life unless renewed; 0 means no expiry.
+	TTL time.Duration
+	// Wait makes Acquire block until the lock can be taken or ctx ends.
+	Wait bool
+	// OnBlocked, if set, is called (from the acquiring goroutine) each time
+	// a wait finds the lock still blocked, with the *HeldError or
+	// *FrozenError in the way. For progress messages.
+	OnBlocked func(blocker error)
+	Meta      map[string]string
+}
+
+func (o *AcquireOptions) validate(name string) error {
+	if err := lockfile.ValidateName(name); err != nil {
+		return err
+	}
+	if o.TTL < 0 {
+		return fmt.Errorf("TTL must not be negative (got %s)", o.TTL)
+	}
+	if o.Holder.PID == 0 && o.TTL == 0 {
+		return errors.New("a lock with no holder process (--pid 0) needs a TTL, or it could never go stale; add e.g. --ttl 30m")
+	}
+	if o.Holder.PID < 0 {
+		return fmt.Errorf("pid must not be negative (got %d)", o.Holder.PID)
+	}
+	return nil
+}
+
+// Acquire takes the lock name for o.Holder, or refreshes it (new expiry,
+// same lock_id) if that holder already has it. A stale lock is broken and
+// taken in the same step. If another holder has it, Acquire returns a
+// *HeldError; if the name is frozen, a *FrozenError. With o.Wait it blocks
+// until it succeeds or ctx ends; a deadline then gives a *TimeoutError.
+//
+// Waiting is event-driven: the waiter watches the lock's record and retries
+// when it changes, so a release wakes it at once. Because a holder can also
+// die without touching the record, the waiter rechecks on a timer too, with
+// exponential backoff capped at maxPoll, or at the lock's expiry if sooner.
+// Waiters are not queued: whoever retries first after a release wins.
+func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Lock, error) {
+	if err := o.validate(name); err != nil {
+		return nil, err
+	}
+	if !o.Wait {
+		l, _, err := r.tryAcquire(ctx, name, &o, true)
+		return l, err
+	}
+	// Subscribe before the first attempt so a release between the attempt
+	// and the wait cannot be missed.
+	watchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	changed, err := r.store.Watch(watchCtx, store.Key{NS: store.Locks, Name: name}, store.Key{NS: store.Freezes, Name: name})
+	if err != nil {
+		changed = nil // no events (e.g. out of inotify watches): polling alone still works
+	}
+	start := r.now()
+	delay := minPoll
+	first := true
+	for {
+		l, until, err := r.tryAcquire(ctx, name, &o, first)
+		first = false
+		if !isBlocked(err) {
+			return l, err
+		}
+		if o.OnBlocked != nil {
+			o.OnBlocked(err)
+		}
+		sleep := jitter(delay)
+		if !until.IsZero() {
+			if d := until.Sub(r.now()); d < sleep {
+				sleep = max(d, time.Millisecond)
+			}
+		}
+		timer := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, &TimeoutError{Waited: r.now().Sub(start), Blocker: err}
+			}
+			return nil, ctx.Err()
+		case <-changed:
+			delay = minPoll
+		case <-timer.C:
+			delay = min(delay*2, maxPoll)
+		}
+		timer.Stop()
+	}
+}
+
+const (
+	minPoll = 10 * time.Millisecond
+	// maxPoll bounds how long a waiter takes to notice a holder that died
+	// without releasing.
+	maxPoll = 500 * time.Millisecond
+)
+
+// jitter spreads waiters' rechecks over [d/2, d) so they do not move in step.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1) //nolint:gosec // scheduling jitter, not security
+}
+
+func isBlocked(err error) bool {
+	var held *HeldError
+	var frozen *FrozenError
+	return errors.As(err, &held) || errors.As(err, &frozen)
+}
+
+// tryAcquire makes one attempt. On a block it also returns when the blocker
+// ends by itself (lock or freeze expiry), zero if never.
+func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, reportDeny bool) (*Lock, time.Time, error) {
+	actor := Actor{Identity: o.Identity, Holder: o.Holder}
+	if fr, err := r.activeFreeze(ctx, name); err != nil {
+		return nil, time.Time{}, err
+	} else if fr != nil {
+		if reportDeny {
+			r.Emit(Event{Type: EventFreezeDeny, Name: name, Actor: actor, Freeze: fr})
+		}
+		return nil, fr.ExpiresAt, &FrozenError{Freeze: fr, Now: r.now()}
+	}
+	var (
+		result *Lock
+		events []Event
+		until  time.Time
+	)
+	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
+		now := r.now()
+		events = events[:0]
+		var prevToken uint64
+		if cur != nil {
+			old, err := r.decodeLock(name, cur)
+			var corrupt *CorruptError
+			switch {
+			case errors.As(err, &corrupt):
+				events = append(events, Event{Time: now, Type: EventCorruptBreak, Name: name, Actor: actor, Reason: corrupt.Err.Error()})
+			case err != nil:
+				return store.Change{}, err
+			case sameHolder(old, o.Holder):
+				return r.refresh(old, o, now, &result, &events)
+			default:
+				state := r.judge(old, now)
+				if !state.Stale() {
+					if old.ExpiresAt != nil {
+						until = old.ExpiresAt.Time
+					}
+					held := fromRecord(old)
+					if reportDeny {
+						events = append(events, Event{Time: now, Type: EventDeny, Name: name, Actor: actor, Lock: held})
+					}
+					return store.Change{}, &HeldError{Lock: held, Now: now}
+				}
+				prevToken = old.Token
+				events = append(events, Event{Time: now, Type: EventStaleBreak, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(state)})
+			}
+		}
+		rec := &lockfile.Lock{
+			Version: lockfile.Version, Name: name, LockID: newLockID(),
+			Owner: o.Owner, AgentID: o.AgentID,
+			Host: o.Holder.Host, PID: o.Holder.PID, PIDStart: o.Holder.Start,
+			AcquiredAt: lockfile.NewTime(now),
+			Token:      max(seq, prevToken) + 1,
+			Meta:       o.Meta,
+		}
+		setTTL(rec, o.TTL, now)
+		result = fromRecord(rec)
+		events = append(events, Event{Time: now, Type: EventAcquire, Name: name, Actor: actor, Lock: result})
+		return put(rec, rec.Token)
+	})
+	r.emitAll(events)
+	if err != nil {
+		return nil, until, r.wrapStoreErr(name, err)
+	}
+	return result, time.Time{}, nil
+}
+
+func (r *Root) refresh(old *lockfile.Lock, o *AcquireOptions, now time.Time, result **Lock, events *[]Event) (store.Change, error) {
+	old.Owner, old.AgentID = o.Owner, o.AgentID
+	old.RenewedAt = lockfile.TimePtr(now)
+	setTTL(old, o.TTL, now)
+	if o.Meta != nil {
+		old.Meta = o.Meta
+	}
+	*result = fromRecord(old)
+	*events = append(*events, Event{Time: now, Type: EventRefresh, Name: old.Name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: *result})
+	return put(old, 0)
+}
+
+func setTTL(rec *lockfile.Lock, ttl time.Duration, now time.Time) {
+	rec.TTLSec = 0
+	rec.ExpiresAt = nil
+	if ttl > 0 {
+		rec.TTLSec = int64((ttl + time.Second - 1) / time.Second)
+		rec.ExpiresAt = lockfile.TimePtr(now.Add(ttl))
+	}
+}
+
+func put(rec any, seq uint64) (store.Change, error) {
+	data, err := lockfile.Encode(rec)
+	if err != nil {
+		return store.Change{}, err
+	}
+	return store.Change{Op: store.Put, Data: data, Seq: seq}, nil
+}

@@ -1,0 +1,192 @@
+package lokt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/store"
+)
+
+// FreezeOptions describes a freeze.
+type FreezeOptions struct {
+	Identity
+	Holder Holder
+	// TTL is required: a forgotten freeze must end by itself.
+	TTL    time.Duration
+	Reason string
+}
+
+// Freeze blocks new acquisitions of name until the TTL ends. Current holders
+// are not interrupted. Freezing a frozen name replaces the freeze.
+func (r *Root) Freeze(ctx context.Context, name string, o FreezeOptions) (*Freeze, error) {
+	if err := lockfile.ValidateName(name); err != nil {
+		return nil, err
+	}
+	if o.TTL <= 0 {
+		return nil, fmt.Errorf("a freeze needs a positive TTL so it cannot outlive its reason, e.g. lokt freeze %s --ttl 30m --reason 'release in progress'", name)
+	}
+	var result *Freeze
+	err := r.store.Update(ctx, store.Key{NS: store.Freezes, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+		if cur != nil {
+			if _, err := r.decodeFreeze(name, cur); errorsAsUnsupported(err) {
+				return store.Change{}, err
+			}
+		}
+		now := r.now()
+		rec := &lockfile.Freeze{
+			Version: lockfile.Version, Name: name, Owner: o.Owner, AgentID: o.AgentID,
+			Host: o.Holder.Host, PID: o.Holder.PID, Reason: o.Reason,
+			FrozenAt: lockfile.NewTime(now), ExpiresAt: lockfile.NewTime(now.Add(o.TTL)),
+			TTLSec: int64((o.TTL + time.Second - 1) / time.Second),
+		}
+		result = freezeFromRecord(rec)
+		return put(rec, 0)
+	})
+	if err != nil {
+		return nil, r.wrapStoreErr(name, err)
+	}
+	r.Emit(Event{Type: EventFreeze, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Freeze: result})
+	return result, nil
+}
+
+// Unfreeze lifts the freeze of name. An expired or absent freeze gives an
+// error wrapping ErrNotFound (an expired one is removed all the same).
+func (r *Root) Unfreeze(ctx context.Context, name string, actor Actor) (*Freeze, error) {
+	if err := lockfile.ValidateName(name); err != nil {
+		return nil, err
+	}
+	var lifted *Freeze
+	expired := false
+	err := r.store.Update(ctx, store.Key{NS: store.Freezes, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+		if cur == nil {
+			return store.Change{}, fmt.Errorf("%q is not frozen: %w", name, ErrNotFound)
+		}
+		f, err := r.decodeFreeze(name, cur)
+		var corrupt *CorruptError
+		switch {
+		case errors.As(err, &corrupt):
+			return store.Change{Op: store.Delete}, nil
+		case err != nil:
+			return store.Change{}, err
+		}
+		lifted = freezeFromRecord(f)
+		expired = !r.now().Before(f.ExpiresAt.Time)
+		return store.Change{Op: store.Delete}, nil
+	})
+	if err != nil {
+		return nil, r.wrapStoreErr(name, err)
+	}
+	if expired {
+		return nil, fmt.Errorf("%q is not frozen (its freeze had already expired): %w", name, ErrNotFound)
+	}
+	r.Emit(Event{Type: EventUnfreeze, Name: name, Actor: actor, Freeze: lifted})
+	return lifted, nil
+}
+
+// activeFreeze returns the unexpired freeze of name, or nil. A corrupt
+// freeze file fails safe: it blocks, with advice to lift it.
+func (r *Root) activeFreeze(_ context.Context, name string) (*Freeze, error) {
+	data, err := r.store.Read(store.Key{NS: store.Freezes, Name: name})
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, r.wrapStoreErr(name, err)
+	}
+	f, err := r.decodeFreeze(name, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w; lift it with: lokt unfreeze %s", err, name)
+	}
+	if !r.now().Before(f.ExpiresAt.Time) {
+		return nil, nil
+	}
+	return freezeFromRecord(f), nil
+}
+
+// Freezes lists the unexpired freezes.
+func (r *Root) Freezes() ([]*Freeze, error) {
+	names, err := r.store.List(store.Freezes)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Freeze
+	for _, name := range names {
+		if lockfile.ValidateName(name) != nil {
+			continue
+		}
+		f, err := r.activeFreeze(context.Background(), name)
+		if err != nil {
+			return out, err
+		}
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// GetFreeze returns the active freeze of name, or an error wrapping
+// ErrNotFound.
+func (r *Root) GetFreeze(name string) (*Freeze, error) {
+	if err := lockfile.ValidateName(name); err != nil {
+		return nil, err
+	}
+	f, err := r.activeFreeze(context.Background(), name)
+	if err == nil && f == nil {
+		err = fmt.Errorf("%q is not frozen: %w", name, ErrNotFound)
+	}
+	return f, err
+}
+
+func (r *Root) pruneFreezes(ctx context.Context, actor Actor) error {
+	names, err := r.store.List(store.Freezes)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if lockfile.ValidateName(name) != nil {
+			continue
+		}
+		var gone *Freeze
+		err := r.store.Update(ctx, store.Key{NS: store.Freezes, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+			if cur == nil {
+				return store.Change{}, nil
+			}
+			f, err := r.decodeFreeze(name, cur)
+			if err != nil || r.now().Before(f.ExpiresAt.Time) {
+				return store.Change{}, nil
+			}
+			gone = freezeFromRecord(f)
+			return store.Change{Op: store.Delete}, nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		} else if gone != nil {
+			r.Emit(Event{Type: EventAutoPrune, Name: name, Actor: actor, Freeze: gone, Reason: "freeze expired"})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Root) decodeFreeze(name string, data []byte) (*lockfile.Freeze, error) {
+	f, err := lockfile.DecodeFreeze(data)
+	var future *lockfile.FutureVersionError
+	switch {
+	case errors.As(err, &future):
+		return nil, &UnsupportedVersionError{Path: r.pathOf(store.Freezes, name), Version: future.Version}
+	case err != nil:
+		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Freezes, name), Err: err}
+	case f.Name != name:
+		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Freezes, name), Err: fmt.Errorf("%w: records name %q", lockfile.ErrCorrupt, f.Name)}
+	}
+	return f, nil
+}
+
+func errorsAsUnsupported(err error) bool {
+	var u *UnsupportedVersionError
+	return errors.As(err, &u)
+}

@@ -1,0 +1,139 @@
+// Package cli is lokt's command line: one file per command, each parsing its
+// flags into an options struct and handing it to a run function that works
+// against the injected Factory (streams, environment, lock root). All lock
+// semantics live in package lokt.
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/internal/lockfile"
+)
+
+// Exit codes of the contract.
+const (
+	ExitOK       = 0
+	ExitError    = 1
+	ExitHeld     = 2
+	ExitNotFound = 3
+	ExitNotOwner = 4
+)
+
+// ExitError carries an exit code chosen by a command. Msg, if set, is
+// printed instead of the wrapped error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// silentExit ends with code and prints nothing (exists, why's verdicts).
+func silentExit(code int) error { return &exitError{code: code} }
+
+// usageError marks bad input: exit 1 with the message.
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitError, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error from a command to the contract's exit codes.
+func exitCode(err error) int {
+	var ee *exitError
+	var held *lokt.HeldError
+	var frozen *lokt.FrozenError
+	var notOwner *lokt.NotOwnerError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &held), errors.As(err, &frozen):
+		return ExitHeld
+	case errors.Is(err, lokt.ErrNotFound):
+		return ExitNotFound
+	case errors.As(err, &notOwner):
+		return ExitNotOwner
+	}
+	return ExitError
+}
+
+// Main runs lokt with args on the process's streams and returns the exit code.
+func Main(args []string) int {
+	return Run(NewFactory(SystemIO()), args)
+}
+
+// Run runs lokt with args against f and returns the exit code.
+func Run(f *Factory, args []string) int {
+	cmd := NewRootCmd(f)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err != nil && err.Error() != "" {
+		fmt.Fprintf(f.IO.ErrOut, "lokt: %s\n", errorText(err))
+	}
+	return exitCode(err)
+}
+
+// errorText adds what to do next for the errors people hit most.
+func errorText(err error) string {
+	var held *lokt.HeldError
+	var notOwner *lokt.NotOwnerError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, lockfile.ErrInvalidName):
+	case errors.As(err, &notOwner):
+		msg += fmt.Sprintf("\n  to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", notOwner.Lock.Name)
+	case errors.As(err, &held):
+		msg += fmt.Sprintf("\n  to wait for it: add --wait; to see more: lokt why %s", held.Lock.Name)
+	}
+	return msg
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lokt",
+		Short: "Zero-infrastructure locks for scripts, CI jobs and agents sharing a machine",
+		Long: `lokt coordinates processes that share one machine or one filesystem.
+Wrap risky work in "lokt guard NAME -- CMD" and only one holder runs it at a time.
+
+Exit codes: 0 ok, 1 error, 2 held/frozen/timed out, 3 not found, 4 not the owner.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Bad flags are bad input: exit 1 with cobra's message.
+	}
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: ExitError, err: err}
+	})
+	root.AddCommand(
+		newCmdLock(f, nil),
+		newCmdUnlock(f, nil),
+		newCmdStatus(f, nil),
+		newCmdExists(f, nil),
+		newCmdWhy(f, nil),
+		newCmdVersion(f, nil),
+	)
+	return root
+}
+
+// exactlyOneName is cobra's ExactArgs(1) with a message that names the
+// missing argument instead of counting.
+func exactlyOneName(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError("%s needs exactly one lock NAME (got %d arguments); usage: %s", cmd.Name(), len(args), cmd.UseLine())
+	}
+	return nil
+}

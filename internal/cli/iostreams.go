@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"io"
+	"os"
+)
+
+// IOStreams is the one place that knows where output goes and whether it is
+// a terminal. Tests build one over buffers.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// StderrTTY is true when ErrOut is a terminal (progress lines redraw in
+	// place there).
+	StderrTTY bool
+	// Color is true when colour may be used: a terminal and no NO_COLOR.
+	Color bool
+}
+
+// SystemIO returns the process's standard streams.
+func SystemIO() *IOStreams {
+	tty := isTerminal(os.Stderr)
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, StderrTTY: tty, Color: tty && !noColor}
+}

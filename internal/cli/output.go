@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/lokt-dev/lokt"
+)
+
+// lockJSON is the --json shape of one lock: the protocol's fields plus the
+// judgement (state) made now.
+type lockJSON struct {
+	*lokt.Lock
+	TTLSec  int64      `json:"ttl_sec"`
+	State   lokt.State `json:"state"`
+	Problem string     `json:"problem,omitempty"`
+}
+
+func toLockJSON(st *lokt.Status) lockJSON {
+	out := lockJSON{Lock: st.Lock, State: st.State}
+	if st.Lock == nil {
+		out.Lock = &lokt.Lock{Name: st.Name}
+	} else {
+		out.TTLSec = int64(st.Lock.TTL / time.Second)
+	}
+	if st.Problem != nil {
+		out.Problem = st.Problem.Error()
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// ago renders a past instant relative to now for tables.
+func ago(now, t time.Time) string { return shortDur(now.Sub(t)) }
+
+// left renders time until an optional expiry.
+func left(now time.Time, t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	d := t.Sub(now)
+	if d <= 0 {
+		return "expired " + shortDur(-d) + " ago"
+	}
+	return shortDur(d)
+}
+
+// shortDur prints durations the way people read them in a table: 45s,
+// 3m12s, 2h05m, 3d04h.
+func shortDur(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func holderText(l *lokt.Lock) string {
+	s := l.Owner + "@" + l.Host
+	if l.AgentID != "" {
+		s += " (" + l.AgentID + ")"
+	}
+	return s
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lokt-dev/lokt"
+)
+
+// StatusOptions are the parsed flags of `lokt status`.
+type StatusOptions struct {
+	Name         string
+	JSON         bool
+	PruneExpired bool
+}
+
+func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "List locks and freezes with their state",
+		Long: `List every lock (or just NAME) with its holder, age, time left and state:
+live (held), expired (TTL passed), dead (holder process gone), corrupt, or
+unsupported (written by a newer lokt). Active freezes follow.
+--prune-expired first removes every stale lock and expired freeze.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Name = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runStatus(cmd.Context(), f, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON, including which root was chosen and why")
+	cmd.Flags().BoolVar(&opts.PruneExpired, "prune-expired", false, "remove stale locks and expired freezes first")
+	return cmd
+}
+
+type statusJSON struct {
+	lokt.Location
+	Locks   []lockJSON     `json:"locks"`
+	Freezes []*lokt.Freeze `json:"freezes"`
+	Pruned  []string       `json:"pruned,omitempty"`
+}
+
+func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	loc, err := f.Location()
+	if err != nil {
+		return err
+	}
+	out := statusJSON{Location: loc, Locks: []lockJSON{}, Freezes: []*lokt.Freeze{}}
+	var problems []error
+	root, err := f.Root(false)
+	switch {
+	case errors.Is(err, errNoRoot):
+		if opts.Name != "" {
+			return fmt.Errorf("lock %q: %w (lock root %s does not exist yet)", opts.Name, lokt.ErrNotFound, loc.Dir)
+		}
+	case err != nil:
+		return err
+	default:
+		if opts.PruneExpired {
+			id := f.Identity()
+			out.Pruned, err = root.Prune(ctx, lokt.Actor{Identity: id, Holder: lokt.Self()})
+			if err != nil {
+				problems = append(problems, err)
+			}
+		}
+		var list []*lokt.Status
+		if opts.Name != "" {
+			st, err := root.Get(opts.Name)
+			if err != nil {
+				return err
+			}
+			list = []*lokt.Status{st}
+		} else {
+			list, err = root.List()
+			if err != nil {
+				problems = append(problems, err)
+			}
+		}
+		for _, st := range list {
+			out.Locks = append(out.Locks, toLockJSON(st))
+			if st.State == lokt.StateUnsupported {
+				problems = append(problems, st.Problem)
+			}
+		}
+		if opts.Name != "" {
+			if fr, err := root.GetFreeze(opts.Name); err == nil {
+				out.Freezes = append(out.Freezes, fr)
+			}
+		} else {
+			fr, err := root.Freezes()
+			out.Freezes = append(out.Freezes, fr...)
+			if err != nil {
+				problems = append(problems, err)
+			}
+		}
+	}
+	if opts.JSON {
+		if err := writeJSON(f.IO.Out, out); err != nil {
+			return err
+		}
+	} else {
+		printStatus(f, &out)
+	}
+	return errors.Join(problems...)
+}
+
+func printStatus(f *Factory, s *statusJSON) {
+	now := time.Now()
+	w := f.IO.Out
+	for _, name := range s.Pruned {
+		fmt.Fprintf(w, "pruned stale lock %q\n", name)
+	}
+	if len(s.Locks) == 0 && len(s.Freezes) == 0 {
+		fmt.Fprintf(w, "no locks in %s\n", s.Dir)
+		return
+	}
+	if len(s.Locks) > 0 {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tHOLDER\tPID\tAGE\tLEFT\tSTATE")
+		for _, l := range s.Locks {
+			if l.LockID == "" {
+				fmt.Fprintf(tw, "%s\t?\t?\t?\t?\t%s\n", l.Name, l.State)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(l.Lock), l.PID, ago(now, l.AcquiredAt), left(now, l.ExpiresAt), l.State)
+		}
+		_ = tw.Flush()
+	}
+	if len(s.Freezes) > 0 {
+		if len(s.Locks) > 0 {
+			fmt.Fprintln(w)
+		}
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FROZEN\tBY\tLEFT\tREASON")
+		for _, fr := range s.Freezes {
+			fmt.Fprintf(tw, "%s\t%s@%s\t%s\t%s\n", fr.Name, fr.Owner, fr.Host, left(now, &fr.ExpiresAt), fr.Reason)
+		}
+		_ = tw.Flush()
+	}
+}

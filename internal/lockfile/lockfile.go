@@ -1,0 +1,180 @@
+// Package lockfile is the on-disk codec of protocol version 1: the lock and
+// freeze records, their validation, and the rule for lock names. It knows
+// nothing about files or processes; callers hand it bytes.
+package lockfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the protocol version this package reads and writes.
+const Version = 1
+
+// TimeLayout is RFC 3339 with a fixed nine-digit fraction, always UTC, so
+// files sort and diff cleanly.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// Time is a timestamp encoded with TimeLayout.
+type Time struct{ time.Time }
+
+// NewTime wraps t, converted to UTC.
+func NewTime(t time.Time) Time { return Time{t.UTC()} }
+
+// TimePtr returns a pointer to NewTime(t), for optional fields.
+func TimePtr(t time.Time) *Time { v := NewTime(t); return &v }
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + t.UTC().Format(TimeLayout) + `"`), nil
+}
+
+// UnmarshalJSON accepts any RFC 3339 time, with or without a fraction.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	t.Time = parsed.UTC()
+	return nil
+}
+
+// Lock is one lock record: locks/NAME.json.
+type Lock struct {
+	Version  int    `json:"version"`
+	Name     string `json:"name"`
+	LockID   string `json:"lock_id"`
+	Owner    string `json:"owner"`
+	AgentID  string `json:"agent_id,omitempty"`
+	Host     string `json:"host"`
+	PID      int    `json:"pid"`
+	PIDStart string `json:"pid_start"`
+	// ChildPID/ChildStart name a co-holder (guard's child): the lock is only
+	// stale by liveness once both the holder and the co-holder are gone.
+	ChildPID   int               `json:"child_pid,omitempty"`
+	ChildStart string            `json:"child_start,omitempty"`
+	AcquiredAt Time              `json:"acquired_at"`
+	RenewedAt  *Time             `json:"renewed_at,omitempty"`
+	ExpiresAt  *Time             `json:"expires_at,omitempty"`
+	TTLSec     int64             `json:"ttl_sec"`
+	Token      uint64            `json:"token,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
+}
+
+// Freeze is one freeze record: freezes/NAME.json. Freezes always expire.
+type Freeze struct {
+	Version   int    `json:"version"`
+	Name      string `json:"name"`
+	Owner     string `json:"owner"`
+	AgentID   string `json:"agent_id,omitempty"`
+	Host      string `json:"host"`
+	PID       int    `json:"pid"`
+	Reason    string `json:"reason,omitempty"`
+	FrozenAt  Time   `json:"frozen_at"`
+	ExpiresAt Time   `json:"expires_at"`
+	TTLSec    int64  `json:"ttl_sec"`
+}
+
+// ErrCorrupt is wrapped by decode errors for bytes that are not a valid
+// record: only outside damage can produce them, since writers replace files
+// atomically.
+var ErrCorrupt = errors.New("corrupt lock file")
+
+// FutureVersionError reports a record written by a newer protocol. Such a
+// file must be left exactly as it is.
+type FutureVersionError struct{ Version int }
+
+func (e *FutureVersionError) Error() string {
+	return fmt.Sprintf("written by protocol version %d, but this lokt only knows version %d: upgrade lokt to read or change it (the file was left untouched)", e.Version, Version)
+}
+
+// DecodeLock parses and validates a lock record.
+func DecodeLock(data []byte) (*Lock, error) {
+	var l Lock
+	if err := decode(data, &l); err != nil {
+		return nil, err
+	}
+	var missing []string
+	if l.Name == "" {
+		missing = append(missing, "name")
+	}
+	if l.LockID == "" {
+		missing = append(missing, "lock_id")
+	}
+	if l.Host == "" {
+		missing = append(missing, "host")
+	}
+	if l.AcquiredAt.IsZero() {
+		missing = append(missing, "acquired_at")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: missing %v", ErrCorrupt, missing)
+	}
+	if l.PID < 0 || l.ChildPID < 0 || l.TTLSec < 0 {
+		return nil, fmt.Errorf("%w: negative pid or ttl", ErrCorrupt)
+	}
+	if l.PID == 0 && l.ExpiresAt == nil {
+		return nil, fmt.Errorf("%w: no holder process and no expiry", ErrCorrupt)
+	}
+	if err := ValidateName(l.Name); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return &l, nil
+}
+
+// DecodeFreeze parses and validates a freeze record.
+func DecodeFreeze(data []byte) (*Freeze, error) {
+	var f Freeze
+	if err := decode(data, &f); err != nil {
+		return nil, err
+	}
+	if f.Name == "" || f.ExpiresAt.IsZero() || f.FrozenAt.IsZero() {
+		return nil, fmt.Errorf("%w: missing name, frozen_at or expires_at", ErrCorrupt)
+	}
+	if err := ValidateName(f.Name); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return &f, nil
+}
+
+// decode checks the version before the rest, so a newer file is reported
+// as newer even if its other fields no longer fit this version's types.
+func decode(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fmt.Errorf("%w: file is empty", ErrCorrupt)
+	}
+	var probe struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	switch {
+	case probe.Version == nil:
+		return fmt.Errorf("%w: no version field", ErrCorrupt)
+	case *probe.Version > Version:
+		return &FutureVersionError{Version: *probe.Version}
+	case *probe.Version < 1:
+		return fmt.Errorf("%w: version %d", ErrCorrupt, *probe.Version)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil
+}
+
+// Encode renders a record as indented JSON with a trailing newline.
+func Encode(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

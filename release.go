@@ -1,0 +1,233 @@
+package lokt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/store"
+)
+
+// RenewOptions extends a held lock.
+type RenewOptions struct {
+	Identity
+	Holder Holder
+	// TTL is the new time to live from now; 0 keeps the lock without expiry.
+	TTL time.Duration
+	// Child, when its PID is not 0, records a co-holder: the lock then only
+	// goes stale by liveness once both the holder and the child are gone.
+	Child Holder
+}
+
+// Renew extends the lock name if it still carries lockID. If the record is
+// gone or carries another lock_id (force-broken, or broken as stale and
+// retaken), it returns an error wrapping ErrLost and changes nothing.
+func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (*Lock, error) {
+	if err := lockfile.ValidateName(name); err != nil {
+		return nil, err
+	}
+	var result *Lock
+	var events []Event
+	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+		now := r.now()
+		old, err := r.decodeOwn(name, cur, lockID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		old.RenewedAt = lockfile.TimePtr(now)
+		setTTL(old, o.TTL, now)
+		if o.Child.PID != 0 {
+			old.ChildPID, old.ChildStart = o.Child.PID, o.Child.Start
+		}
+		result = fromRecord(old)
+		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result})
+		return put(old, 0)
+	})
+	r.emitAll(events)
+	if err != nil {
+		return nil, r.wrapStoreErr(name, err)
+	}
+	return result, nil
+}
+
+// decodeOwn checks that cur is the caller's acquisition (lockID).
+func (r *Root) decodeOwn(name string, cur []byte, lockID string) (*lockfile.Lock, error) {
+	if cur == nil {
+		return nil, fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", ErrLost, name)
+	}
+	old, err := r.decodeLock(name, cur)
+	if err != nil {
+		return nil, err
+	}
+	if old.LockID != lockID {
+		return nil, fmt.Errorf("%w: %q now belongs to %s@%s pid %d (lock_id %s)", ErrLost, name, old.Owner, old.Host, old.PID, old.LockID)
+	}
+	return old, nil
+}
+
+// ReleaseMode chooses how Release treats a lock that is not the caller's.
+type ReleaseMode int
+
+// Release modes.
+const (
+	// ReleaseOwn releases only the caller's own lock: the lock's owner label
+	// must match, or LockID must match when set.
+	ReleaseOwn ReleaseMode = iota
+	// BreakStale removes the lock only if it is stale (expired, holder
+	// dead, or corrupt); a live lock gives a *HeldError.
+	BreakStale
+	// Force removes any lock, whoever holds it. Break-glass.
+	Force
+)
+
+// ReleaseOptions says who releases and how.
+type ReleaseOptions struct {
+	Identity
+	Holder Holder
+	Mode   ReleaseMode
+	// LockID, if set with ReleaseOwn, makes the release conditional on the
+	// record still being this acquisition (what guard uses).
+	LockID string
+}
+
+// Release removes the lock name. It returns the removed lock, or an error:
+// wrapping ErrNotFound if there is none, *NotOwnerError if another owner has
+// it (ReleaseOwn), *HeldError for BreakStale on a live lock, ErrLost when
+// LockID no longer matches. A newer-version record is never removed.
+func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Lock, error) {
+	if err := lockfile.ValidateName(name); err != nil {
+		return nil, err
+	}
+	var removed *Lock
+	var events []Event
+	actor := Actor{Identity: o.Identity, Holder: o.Holder}
+	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+		now := r.now()
+		if cur == nil {
+			return store.Change{}, fmt.Errorf("lock %q: %w", name, ErrNotFound)
+		}
+		if o.Mode == ReleaseOwn && o.LockID != "" {
+			old, err := r.decodeOwn(name, cur, o.LockID)
+			if err != nil {
+				return store.Change{}, err
+			}
+			removed = fromRecord(old)
+			events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
+			return store.Change{Op: store.Delete}, nil
+		}
+		old, err := r.decodeLock(name, cur)
+		var corrupt *CorruptError
+		switch {
+		case errors.As(err, &corrupt) && o.Mode != ReleaseOwn:
+			events = append(events, Event{Time: now, Type: EventCorruptBreak, Name: name, Actor: actor, Reason: corrupt.Err.Error()})
+			return store.Change{Op: store.Delete}, nil
+		case errors.As(err, &corrupt):
+			return store.Change{}, fmt.Errorf("%w; remove it with: lokt unlock %s --break-stale", err, name)
+		case err != nil:
+			return store.Change{}, err
+		}
+		removed = fromRecord(old)
+		ev := Event{Time: now, Name: name, Actor: actor, Lock: removed}
+		switch o.Mode {
+		case ReleaseOwn:
+			if old.Owner != o.Owner {
+				return store.Change{}, &NotOwnerError{Lock: removed, Caller: o.Owner, Now: now}
+			}
+			ev.Type = EventRelease
+		case BreakStale:
+			state := r.judge(old, now)
+			if !state.Stale() {
+				return store.Change{}, &HeldError{Lock: removed, Now: now}
+			}
+			ev.Type, ev.Reason = EventStaleBreak, string(state)
+		case Force:
+			ev.Type, ev.Reason = EventForceBreak, string(r.judge(old, now))
+		}
+		events = append(events, ev)
+		return store.Change{Op: store.Delete}, nil
+	})
+	r.emitAll(events)
+	if err != nil {
+		return nil, r.wrapStoreErr(name, err)
+	}
+	return removed, nil
+}
+
+// Prune removes every stale lock (expired, dead holder, corrupt) and every
+// expired freeze, each in its own compare-and-swap, and returns the names
+// of the locks it removed.
+func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
+	names, err := r.store.List(store.Locks)
+	if err != nil {
+		return nil, err
+	}
+	var pruned []string
+	var errs []error
+	for _, name := range names {
+		if lockfile.ValidateName(name) != nil {
+			continue
+		}
+		var events []Event
+		err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+			if cur == nil {
+				return store.Change{}, nil
+			}
+			now := r.now()
+			old, err := r.decodeLock(name, cur)
+			var corrupt *CorruptError
+			if errors.As(err, &corrupt) {
+				events = append(events, Event{Time: now, Type: EventCorruptBreak, Name: name, Actor: actor, Reason: corrupt.Err.Error()})
+				return store.Change{Op: store.Delete}, nil
+			}
+			if err != nil {
+				return store.Change{}, err
+			}
+			state := r.judge(old, now)
+			if !state.Stale() {
+				return store.Change{}, nil
+			}
+			events = append(events, Event{Time: now, Type: EventAutoPrune, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(state)})
+			return store.Change{Op: store.Delete}, nil
+		})
+		r.emitAll(events)
+		if err != nil {
+			errs = append(errs, r.wrapStoreErr(name, err))
+		} else if len(events) > 0 {
+			pruned = append(pruned, name)
+		}
+	}
+	if err := r.pruneFreezes(ctx, actor); err != nil {
+		errs = append(errs, err)
+	}
+	return pruned, errors.Join(errs...)
+}
+
+// decodeLock turns codec errors into the engine's error types.
+func (r *Root) decodeLock(name string, data []byte) (*lockfile.Lock, error) {
+	l, err := lockfile.DecodeLock(data)
+	var future *lockfile.FutureVersionError
+	switch {
+	case errors.As(err, &future):
+		return nil, &UnsupportedVersionError{Path: r.pathOf(store.Locks, name), Version: future.Version}
+	case err != nil:
+		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Locks, name), Err: err}
+	case l.Name != name:
+		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Locks, name), Err: fmt.Errorf("%w: records name %q", lockfile.ErrCorrupt, l.Name)}
+	}
+	return l, nil
+}
+
+func (r *Root) pathOf(ns store.Namespace, name string) string {
+	return filepath.Join(r.store.Location(), string(ns), name+".json")
+}
+
+// wrapStoreErr adds advice to storage errors a person must act on.
+func (r *Root) wrapStoreErr(name string, err error) error {
+	if errors.Is(err, store.ErrUnsafe) {
+		return fmt.Errorf("lock %q: %w; lokt will not read, replace or delete it: inspect it and remove it by hand if it is not needed", name, err)
+	}
+	return err
+}

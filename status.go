@@ -1,0 +1,82 @@
+package lokt
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/store"
+)
+
+// Status is one lock as judged now.
+type Status struct {
+	Name  string
+	State State
+	// Lock is nil when the record is corrupt or of a newer version.
+	Lock *Lock
+	// Problem explains StateCorrupt and StateUnsupported.
+	Problem error
+	// Now is when State was judged.
+	Now time.Time
+}
+
+// Get reads and judges one lock. A missing lock gives an error wrapping
+// ErrNotFound; a symlink or directory in its place gives an error.
+func (r *Root) Get(name string) (*Status, error) {
+	if err := lockfile.ValidateName(name); err != nil {
+		return nil, err
+	}
+	data, err := r.store.Read(store.Key{NS: store.Locks, Name: name})
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, fmt.Errorf("lock %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, r.wrapStoreErr(name, err)
+	}
+	return r.status(name, data), nil
+}
+
+func (r *Root) status(name string, data []byte) *Status {
+	now := r.now()
+	st := &Status{Name: name, Now: now}
+	l, err := r.decodeLock(name, data)
+	var corrupt *CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		st.State, st.Problem = StateCorrupt, err
+	case err != nil:
+		st.State, st.Problem = StateUnsupported, err
+	default:
+		st.Lock = fromRecord(l)
+		st.State = r.judge(l, now)
+	}
+	return st
+}
+
+// List reads and judges every lock in the root, sorted by name. Records that
+// cannot be read at all (a symlink in the root) are returned as errors
+// alongside the rest.
+func (r *Root) List() ([]*Status, error) {
+	names, err := r.store.List(store.Locks)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Status
+	var errs []error
+	for _, name := range names {
+		if lockfile.ValidateName(name) != nil {
+			continue // not ours: lokt never creates such a file
+		}
+		st, err := r.Get(name)
+		if errors.Is(err, ErrNotFound) {
+			continue // released between the listing and the read
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, errors.Join(errs...)
+}

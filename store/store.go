@@ -1,0 +1,77 @@
+// Package store defines the storage contract behind a lokt root. The file
+// backend (the default) implements it with a kernel lock per name and atomic
+// renames; a backend on a consensus store would implement Update as a
+// transaction conditional on the key's revision. Everything about holders,
+// staleness and permissions stays in package lokt, above this interface.
+package store
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+)
+
+// Namespace separates record kinds; a lock and a freeze of one name never
+// share storage.
+type Namespace string
+
+// The namespaces lokt uses.
+const (
+	Locks   Namespace = "locks"
+	Freezes Namespace = "freezes"
+)
+
+// ErrNotExist is returned by Read for a record that does not exist.
+var ErrNotExist = fs.ErrNotExist
+
+// Op says what Update should do with the record after its callback returns.
+type Op int
+
+// The operations a callback can ask for.
+const (
+	Keep   Op = iota // leave the record as it is
+	Put              // replace (or create) it with Change.Data
+	Delete           // remove it
+)
+
+// Change is the outcome of an Update callback.
+type Change struct {
+	Op   Op
+	Data []byte
+	// Seq, when greater than the stored sequence of the name, replaces it.
+	// The sequence outlives the record itself, which is what makes fencing
+	// tokens strictly increasing across acquisitions.
+	Seq uint64
+}
+
+// Key names one record.
+type Key struct {
+	NS   Namespace
+	Name string
+}
+
+// Store is a namespace of small records with compare-and-swap updates.
+//
+// Update must run fn with exclusive access to the record: no other Update of
+// the same key may read or write between the moment fn sees cur and the
+// moment its Change is stored. cur is nil when the record does not exist.
+// If fn returns an error nothing is written and Update returns that error.
+// A record that cannot be read safely (a symlink, a directory) makes Update
+// fail without calling fn. Readers must only ever see whole records.
+type Store interface {
+	Update(ctx context.Context, key Key, fn func(cur []byte, seq uint64) (Change, error)) error
+	// Read returns the record's bytes, or an error wrapping ErrNotExist.
+	Read(key Key) ([]byte, error)
+	// List returns the names of the records in ns, sorted.
+	List(ns Namespace) ([]string, error)
+	// Watch returns a channel that receives a value (coalesced) whenever one
+	// of keys may have changed, until ctx ends. Backends that cannot watch
+	// return a nil channel; callers then fall back to polling.
+	Watch(ctx context.Context, keys ...Key) (<-chan struct{}, error)
+	// Location describes where the records live, for messages.
+	Location() string
+}
+
+// ErrUnsafe is wrapped when a record's storage is not something the backend
+// will touch (for files: a symlink, a directory, a device).
+var ErrUnsafe = errors.New("unsafe record path")

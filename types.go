@@ -1,0 +1,106 @@
+package lokt
+
+import (
+	"time"
+
+	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/internal/proc"
+)
+
+// Lock is a lock as stored, in the field names of the protocol.
+type Lock struct {
+	Name    string `json:"name"`
+	LockID  string `json:"lock_id"`
+	Owner   string `json:"owner"`
+	AgentID string `json:"agent_id,omitempty"`
+	Holder
+	// Child is a co-holder (guard's command); zero PID when there is none.
+	ChildPID   int               `json:"child_pid,omitempty"`
+	ChildStart string            `json:"child_start,omitempty"`
+	AcquiredAt time.Time         `json:"acquired_at"`
+	RenewedAt  *time.Time        `json:"renewed_at,omitempty"`
+	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
+	TTL        time.Duration     `json:"-"`
+	Token      uint64            `json:"token,omitempty"`
+	Meta       map[string]string `json:"meta,omitempty"`
+}
+
+// Freeze blocks new acquisitions of a name until it expires.
+type Freeze struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	AgentID   string    `json:"agent_id,omitempty"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Reason    string    `json:"reason,omitempty"`
+	FrozenAt  time.Time `json:"frozen_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// State is the judgement of a lock record at one moment.
+type State string
+
+// The states a lock can be in. Only StateLive blocks an acquirer.
+const (
+	StateLive        State = "live"        // held by a running holder, TTL not passed
+	StateExpired     State = "expired"     // TTL passed
+	StateDead        State = "dead"        // holder (and co-holder) on this host have exited
+	StateCorrupt     State = "corrupt"     // the file is not a valid record (outside damage)
+	StateUnsupported State = "unsupported" // written by a newer protocol version
+)
+
+// Stale reports whether an acquirer may break a lock in this state.
+func (s State) Stale() bool { return s == StateExpired || s == StateDead || s == StateCorrupt }
+
+func fromRecord(l *lockfile.Lock) *Lock {
+	out := &Lock{
+		Name: l.Name, LockID: l.LockID, Owner: l.Owner, AgentID: l.AgentID,
+		Holder:   Holder{Host: l.Host, PID: l.PID, Start: l.PIDStart},
+		ChildPID: l.ChildPID, ChildStart: l.ChildStart,
+		AcquiredAt: l.AcquiredAt.Time, TTL: time.Duration(l.TTLSec) * time.Second,
+		Token: l.Token, Meta: l.Meta,
+	}
+	if l.RenewedAt != nil {
+		t := l.RenewedAt.Time
+		out.RenewedAt = &t
+	}
+	if l.ExpiresAt != nil {
+		t := l.ExpiresAt.Time
+		out.ExpiresAt = &t
+	}
+	return out
+}
+
+func freezeFromRecord(f *lockfile.Freeze) *Freeze {
+	return &Freeze{
+		Name: f.Name, Owner: f.Owner, AgentID: f.AgentID, Host: f.Host, PID: f.PID,
+		Reason: f.Reason, FrozenAt: f.FrozenAt.Time, ExpiresAt: f.ExpiresAt.Time,
+	}
+}
+
+// judge decides a record's state. Expiry is checked first because it holds
+// on every host; liveness only for holders on this host, since another
+// host's pids mean nothing here. A process we cannot inspect counts as alive:
+// lokt never breaks a lock it has not proved stale.
+func (r *Root) judge(l *lockfile.Lock, now time.Time) State {
+	if l.ExpiresAt != nil && !now.Before(l.ExpiresAt.Time) {
+		return StateExpired
+	}
+	if l.PID == 0 || l.Host != r.host {
+		return StateLive
+	}
+	if r.liveness(l.PID, l.PIDStart) != proc.Dead {
+		return StateLive
+	}
+	if l.ChildPID > 0 && r.liveness(l.ChildPID, l.ChildStart) != proc.Dead {
+		return StateLive
+	}
+	return StateDead
+}
+
+// sameHolder: a lock is refreshed, not denied, only for the very process
+// that holds it. Owner labels play no part, and no-process locks (PID 0)
+// have no holder to match.
+func sameHolder(l *lockfile.Lock, h Holder) bool {
+	return h.PID != 0 && l.PID == h.PID && l.Host == h.Host && l.PIDStart == h.Start
+}
