@@ -59,6 +59,10 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	if err := o.validate(name); err != nil {
 		return nil, err
 	}
+	if o.Holder.Host == "" {
+		// A zero Holder means no process; the record still needs a host.
+		o.Holder.Host = r.host
+	}
 	if !o.Wait {
 		l, _, err := r.tryAcquire(ctx, name, &o, true)
 		return l, err
@@ -128,48 +132,61 @@ func isBlocked(err error) bool {
 // ends by itself (lock or freeze expiry), zero if never.
 func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, reportDeny bool) (*Lock, time.Time, error) {
 	actor := Actor{Identity: o.Identity, Holder: o.Holder}
-	if fr, err := r.activeFreeze(ctx, name); err != nil {
+	// The freeze is another record, read first; it blocks new acquisitions
+	// but not a refresh by the current holder, who is not interrupted.
+	frozen, err := r.activeFreeze(ctx, name)
+	if err != nil {
 		return nil, time.Time{}, err
-	} else if fr != nil {
-		if reportDeny {
-			r.Emit(Event{Type: EventFreezeDeny, Name: name, Actor: actor, Freeze: fr})
-		}
-		return nil, fr.ExpiresAt, &FrozenError{Freeze: fr, Now: r.now()}
 	}
 	var (
 		result *Lock
 		events []Event
 		until  time.Time
 	)
-	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
+	err = r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
 		now := r.now()
 		events = events[:0]
-		var prevToken uint64
+		var old *lockfile.Lock
+		var oldState State
+		var corrupt *CorruptError
 		if cur != nil {
-			old, err := r.decodeLock(name, cur)
-			var corrupt *CorruptError
+			var err error
+			old, err = r.decodeLock(name, cur)
 			switch {
 			case errors.As(err, &corrupt):
-				events = append(events, Event{Time: now, Type: EventCorruptBreak, Name: name, Actor: actor, Reason: corrupt.Err.Error()})
+				oldState = StateCorrupt
 			case err != nil:
 				return store.Change{}, err
 			case sameHolder(old, o.Holder):
 				return r.refresh(old, o, now, &result, &events)
 			default:
-				state := r.judge(old, now)
-				if !state.Stale() {
-					if old.ExpiresAt != nil {
-						until = old.ExpiresAt.Time
-					}
-					held := fromRecord(old)
-					if reportDeny {
-						events = append(events, Event{Time: now, Type: EventDeny, Name: name, Actor: actor, Lock: held})
-					}
-					return store.Change{}, &HeldError{Lock: held, Now: now}
-				}
-				prevToken = old.Token
-				events = append(events, Event{Time: now, Type: EventStaleBreak, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(state)})
+				oldState = r.judge(old, now)
 			}
+		}
+		if frozen != nil {
+			until = frozen.ExpiresAt
+			if reportDeny {
+				events = append(events, Event{Time: now, Type: EventFreezeDeny, Name: name, Actor: actor, Freeze: frozen})
+			}
+			return store.Change{}, &FrozenError{Freeze: frozen, Now: now}
+		}
+		var prevToken uint64
+		switch {
+		case cur == nil:
+		case oldState == StateCorrupt:
+			events = append(events, Event{Time: now, Type: EventCorruptBreak, Name: name, Actor: actor, Reason: corrupt.Err.Error()})
+		case !oldState.Stale():
+			if old.ExpiresAt != nil {
+				until = old.ExpiresAt.Time
+			}
+			held := fromRecord(old)
+			if reportDeny {
+				events = append(events, Event{Time: now, Type: EventDeny, Name: name, Actor: actor, Lock: held})
+			}
+			return store.Change{}, &HeldError{Lock: held, Now: now}
+		default:
+			prevToken = old.Token
+			events = append(events, Event{Time: now, Type: EventStaleBreak, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(oldState)})
 		}
 		rec := &lockfile.Lock{
 			Version: lockfile.Version, Name: name, LockID: newLockID(),
@@ -184,7 +201,9 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 		events = append(events, Event{Time: now, Type: EventAcquire, Name: name, Actor: actor, Lock: result})
 		return put(rec, rec.Token)
 	})
-	r.emitAll(events)
+	if err == nil || isBlocked(err) { // a deny is reported; a failed write is not a change
+		r.emitAll(events)
+	}
 	if err != nil {
 		return nil, until, r.wrapStoreErr(name, err)
 	}
@@ -217,5 +236,22 @@ func put(rec any, seq uint64) (store.Change, error) {
 	if err != nil {
 		return store.Change{}, err
 	}
-	return store.Change{Op: store.Put, Data: data, Seq: seq}, nil
+	return store.Change{Op: store.Put, Data: data, Seq: seq, Durable: mustSurviveCrash(rec)}, nil
+}
+
+// remove deletes a lock record, durably when its existence mattered beyond
+// a crash of this host.
+func remove(old *lockfile.Lock) store.Change {
+	return store.Change{Op: store.Delete, Durable: mustSurviveCrash(old)}
+}
+
+// mustSurviveCrash says whether a record is worth an fsync. A lock held by
+// a process on this host is not: a crash of the host ends the holder, which
+// makes the lock stale whether or not the write survived. A lock tied to no
+// process, and a freeze, stay meaningful after a reboot.
+func mustSurviveCrash(rec any) bool {
+	if l, ok := rec.(*lockfile.Lock); ok {
+		return l.PID == 0
+	}
+	return true
 }

@@ -68,13 +68,14 @@ func (r *Root) Unfreeze(ctx context.Context, name string, actor Actor) (*Freeze,
 		var corrupt *CorruptError
 		switch {
 		case errors.As(err, &corrupt):
-			return store.Change{Op: store.Delete}, nil
+			lifted = &Freeze{Name: name, Reason: "corrupt freeze file removed"}
+			return store.Change{Op: store.Delete, Durable: true}, nil
 		case err != nil:
 			return store.Change{}, err
 		}
 		lifted = freezeFromRecord(f)
 		expired = !r.now().Before(f.ExpiresAt.Time)
-		return store.Change{Op: store.Delete}, nil
+		return store.Change{Op: store.Delete, Durable: true}, nil
 	})
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
@@ -97,6 +98,9 @@ func (r *Root) activeFreeze(_ context.Context, name string) (*Freeze, error) {
 		return nil, r.wrapStoreErr(name, err)
 	}
 	f, err := r.decodeFreeze(name, data)
+	if errorsAsUnsupported(err) {
+		return nil, err // unfreeze would refuse it too; the message says to upgrade
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w; lift it with: lokt unfreeze %s", err, name)
 	}
@@ -161,7 +165,7 @@ func (r *Root) pruneFreezes(ctx context.Context, actor Actor) error {
 				return store.Change{}, nil
 			}
 			gone = freezeFromRecord(f)
-			return store.Change{Op: store.Delete}, nil
+			return store.Change{Op: store.Delete, Durable: true}, nil
 		})
 		if err != nil {
 			errs = append(errs, err)

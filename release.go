@@ -29,13 +29,21 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 	if err := lockfile.ValidateName(name); err != nil {
 		return nil, err
 	}
+	if o.TTL < 0 {
+		return nil, fmt.Errorf("TTL must not be negative (got %s)", o.TTL)
+	}
 	var result *Lock
 	var events []Event
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
 		now := r.now()
+		events = events[:0]
 		old, err := r.decodeOwn(name, cur, lockID)
 		if err != nil {
 			return store.Change{}, err
+		}
+		if old.PID == 0 && o.TTL == 0 {
+			// Without a holder process only the TTL can end the lock.
+			return store.Change{}, errors.New("a lock with no holder process (--pid 0) needs a TTL; renew it with one")
 		}
 		old.RenewedAt = lockfile.TimePtr(now)
 		setTTL(old, o.TTL, now)
@@ -46,7 +54,9 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result})
 		return put(old, 0)
 	})
-	r.emitAll(events)
+	if err == nil { // a failed write changed nothing to report
+		r.emitAll(events)
+	}
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
@@ -59,6 +69,12 @@ func (r *Root) decodeOwn(name string, cur []byte, lockID string) (*lockfile.Lock
 		return nil, fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", ErrLost, name)
 	}
 	old, err := r.decodeLock(name, cur)
+	var corrupt *CorruptError
+	if errors.As(err, &corrupt) {
+		// Our record was damaged: the next acquirer will replace it, so the
+		// lock is as good as gone.
+		return nil, fmt.Errorf("%w: %w", ErrLost, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +122,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	actor := Actor{Identity: o.Identity, Holder: o.Holder}
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
 		now := r.now()
+		events, removed = events[:0], nil
 		if cur == nil {
 			return store.Change{}, fmt.Errorf("lock %q: %w", name, ErrNotFound)
 		}
@@ -116,7 +133,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 			}
 			removed = fromRecord(old)
 			events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
-			return store.Change{Op: store.Delete}, nil
+			return remove(old), nil
 		}
 		old, err := r.decodeLock(name, cur)
 		var corrupt *CorruptError
@@ -147,9 +164,11 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 			ev.Type, ev.Reason = EventForceBreak, string(r.judge(old, now))
 		}
 		events = append(events, ev)
-		return store.Change{Op: store.Delete}, nil
+		return remove(old), nil
 	})
-	r.emitAll(events)
+	if err == nil { // a failed write changed nothing to report
+		r.emitAll(events)
+	}
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
@@ -172,6 +191,7 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 		}
 		var events []Event
 		err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+			events = events[:0]
 			if cur == nil {
 				return store.Change{}, nil
 			}
@@ -192,10 +212,10 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 			events = append(events, Event{Time: now, Type: EventAutoPrune, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(state)})
 			return store.Change{Op: store.Delete}, nil
 		})
-		r.emitAll(events)
 		if err != nil {
 			errs = append(errs, r.wrapStoreErr(name, err))
 		} else if len(events) > 0 {
+			r.emitAll(events)
 			pruned = append(pruned, name)
 		}
 	}

@@ -42,6 +42,11 @@ type Change struct {
 	// The sequence outlives the record itself, which is what makes fencing
 	// tokens strictly increasing across acquisitions.
 	Seq uint64
+	// Durable asks that the change survive a crash of this host before
+	// Update returns (for files: fsync). Readers see a change atomically
+	// either way. The engine leaves it off for locks held by a process on
+	// this host, since such a crash ends the holder and so the lock.
+	Durable bool
 }
 
 // Key names one record.
@@ -56,6 +61,8 @@ type Key struct {
 // the same key may read or write between the moment fn sees cur and the
 // moment its Change is stored. cur is nil when the record does not exist.
 // If fn returns an error nothing is written and Update returns that error.
+// fn may run more than once (a backend with optimistic transactions retries
+// on conflict), so it must compute its result from cur alone.
 // A record that cannot be read safely (a symlink, a directory) makes Update
 // fail without calling fn. Readers must only ever see whole records.
 type Store interface {

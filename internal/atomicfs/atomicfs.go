@@ -25,9 +25,21 @@ const TempPrefix = ".tmp-"
 var ErrNotRegular = errors.New("not a regular file")
 
 // WriteFile replaces dir/name with data so that a reader sees either the old
-// or the new content, never a mix: write a temporary file in the same
-// directory, fsync it, rename it over the target, fsync the directory.
+// or the new content, never a mix, and the new content survives a crash of
+// the host: write a temporary file in the same directory, fsync it, rename
+// it over the target, fsync the directory.
 func WriteFile(dir, name string, data []byte, perm fs.FileMode) error {
+	return replace(dir, name, data, perm, true)
+}
+
+// WriteFileVolatile is WriteFile without the two fsyncs: just as atomic for
+// readers, but a crash of the host may lose the change (or leave an empty
+// file behind). For records that mean nothing after such a crash.
+func WriteFileVolatile(dir, name string, data []byte, perm fs.FileMode) error {
+	return replace(dir, name, data, perm, false)
+}
+
+func replace(dir, name string, data []byte, perm fs.FileMode, durable bool) error {
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
@@ -47,8 +59,10 @@ func WriteFile(dir, name string, data []byte, perm fs.FileMode) error {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -59,6 +73,9 @@ func WriteFile(dir, name string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	committed = true
+	if !durable {
+		return nil
+	}
 	return syncDir(dir)
 }
 

@@ -46,8 +46,12 @@ func (g *Guard) Counter() uint64 {
 // SetCounter stores v in the guard file. One fixed-width write means a crash
 // cannot leave a shorter (smaller) number behind.
 func (g *Guard) SetCounter(v uint64) error {
-	_, err := g.f.WriteAt([]byte(padUint(v)+"\n"), 0)
-	return err
+	if _, err := g.f.WriteAt([]byte(padUint(v)+"\n"), 0); err != nil {
+		return err
+	}
+	// Synced: a token handed out must never be handed out again, even after
+	// a crash of the host.
+	return g.f.Sync()
 }
 
 func padUint(v uint64) string {

@@ -125,6 +125,11 @@ Exit codes: 0 ok, 1 error, 2 held/frozen/timed out, 3 not found, 4 not the owner
 		newCmdExists(f, nil),
 		newCmdWhy(f, nil),
 		newCmdVersion(f, nil),
+		newCmdGuard(f, nil),
+		newCmdFreeze(f, nil),
+		newCmdUnfreeze(f, nil),
+		newCmdAudit(f, nil),
+		newCmdDoctor(f, nil),
 	)
 	return root
 }

@@ -36,8 +36,8 @@ func NewFactory(io *IOStreams) *Factory {
 	}
 }
 
-// defaultObserver is replaced by the audit log once it is wired in.
-var defaultObserver func(root string, io *IOStreams) func(lokt.Event)
+// defaultObserver records every event in the root's audit log (audit_hook.go).
+var defaultObserver = auditObserver
 
 // errNoRoot means the lock root does not exist yet, for read-only commands
 // that must not create it.
@@ -74,6 +74,8 @@ func (f *Factory) Root(create bool) (*lokt.Root, error) {
 		if _, err := os.Lstat(loc.Dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, errNoRoot
 		}
+	} else if err := requireLocalFS(f.Getenv, loc.Dir); err != nil {
+		return nil, err
 	}
 	var opts []lokt.Option
 	if f.Observer != nil {

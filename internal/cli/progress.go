@@ -10,7 +10,9 @@ import (
 
 // progress tells a waiting user what they are waiting for: nothing during
 // the first second (most waits end sooner), then a line redrawn in place on
-// a terminal, or a new line every ten seconds in logs.
+// a terminal, or a new line every ten seconds in logs. It is fed by
+// AcquireOptions.OnBlocked, which the engine calls at every recheck (at
+// least twice a second), so it needs no timer of its own.
 type progress struct {
 	io      *IOStreams
 	name    string
@@ -39,17 +41,21 @@ func (p *progress) update(blocker error) {
 	p.last = now
 	msg := fmt.Sprintf("waiting %s for %q: %s", shortDur(now.Sub(p.start)), p.name, blockerText(blocker, now))
 	if p.io.StderrTTY {
+		// \r and erase-line redraw in place; the message is kept to one
+		// line, since a wrapped line could not be erased this way.
 		fmt.Fprintf(p.io.ErrOut, "\r\033[K%s", msg)
 	} else {
-		fmt.Fprintln(p.io.ErrOut, msg)
+		fmt.Fprintln(p.io.ErrOut, "lokt: "+msg)
 	}
 	p.printed = true
 }
 
+// done clears the in-place line, so what runs next starts on a clean one.
 func (p *progress) done() {
 	if p.printed && p.io.StderrTTY {
 		fmt.Fprint(p.io.ErrOut, "\r\033[K")
 	}
+	p.printed = false
 }
 
 func blockerText(err error, now time.Time) string {
@@ -60,7 +66,12 @@ func blockerText(err error, now time.Time) string {
 		l := held.Lock
 		return fmt.Sprintf("held by %s pid %d for %s", holderText(l), l.PID, shortDur(now.Sub(l.AcquiredAt)))
 	case errors.As(err, &frozen):
-		return fmt.Sprintf("frozen by %s for %s more", frozen.Freeze.Owner, shortDur(frozen.Freeze.ExpiresAt.Sub(now)))
+		fr := frozen.Freeze
+		s := fmt.Sprintf("frozen by %s@%s for %s more", fr.Owner, fr.Host, shortDur(fr.ExpiresAt.Sub(now)))
+		if fr.Reason != "" {
+			s += " (" + fr.Reason + ")"
+		}
+		return s
 	}
 	return err.Error()
 }

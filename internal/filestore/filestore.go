@@ -98,12 +98,18 @@ func (s *Store) Update(_ context.Context, k store.Key, fn func([]byte, uint64) (
 	dir := filepath.Join(s.root, string(k.NS))
 	switch change.Op {
 	case store.Put:
-		return atomicfs.WriteFile(dir, k.Name+recordExt, change.Data, filePerm)
+		if change.Durable {
+			return atomicfs.WriteFile(dir, k.Name+recordExt, change.Data, filePerm)
+		}
+		return atomicfs.WriteFileVolatile(dir, k.Name+recordExt, change.Data, filePerm)
 	case store.Delete:
 		if cur == nil {
 			return nil
 		}
-		return atomicfs.Remove(dir, k.Name+recordExt)
+		if change.Durable {
+			return atomicfs.Remove(dir, k.Name+recordExt)
+		}
+		return os.Remove(filepath.Join(dir, k.Name+recordExt))
 	}
 	return nil
 }

@@ -42,6 +42,12 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
+	// An offset can move a four-digit year out of range once converted to
+	// UTC ("9999-12-31T23:00:00-02:00"); such a time could not be written
+	// back as RFC 3339, so it is not a valid record time.
+	if y := parsed.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("time %q is outside years 0000-9999 in UTC", s)
+	}
 	t.Time = parsed.UTC()
 	return nil
 }

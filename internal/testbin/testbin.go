@@ -23,6 +23,11 @@ var (
 // Main builds the binary, runs the tests and removes the binary. Call it
 // from TestMain: os.Exit(testbin.Main(m)).
 func Main(m *testing.M) int {
+	// Race-built binaries otherwise sleep a second at exit; tests that pass
+	// os.Environ() to lokt inherit this.
+	if os.Getenv("GORACE") == "" {
+		_ = os.Setenv("GORACE", "atexit_sleep_ms=0 halt_on_error=1")
+	}
 	code := m.Run()
 	if dir != "" {
 		_ = os.RemoveAll(dir)

@@ -1,0 +1,351 @@
+package atomicfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestWriteFileCreatesAndReplaces(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFile(dir, "a.json", []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(dir, "a.json", []byte("second, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(dir, "a.json", []byte("3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "a.json"))
+	if err != nil || string(got) != "3" {
+		t.Fatalf("content = %q, %v; want %q", got, err, "3")
+	}
+	if names := dirNames(t, dir); len(names) != 1 || names[0] != "a.json" {
+		t.Errorf("directory holds %v after successful writes, want only a.json", names)
+	}
+	// perm is honoured (a umask can only take bits away).
+	if err := WriteFile(dir, "private.json", []byte("p"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "private.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("mode = %v, want no group/other bits", st.Mode())
+	}
+}
+
+// A reader racing a writer sees either the old or the new content, never
+// an empty, truncated or mixed file.
+func TestWriteFileReaderSeesWholeFiles(t *testing.T) {
+	dir := t.TempDir()
+	short := []byte("short")
+	long := bytes.Repeat([]byte("L"), 32<<10)
+	if err := WriteFile(dir, "r.json", short, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var bad atomic.Value
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			got, err := ReadFile(filepath.Join(dir, "r.json"))
+			if err != nil {
+				bad.Store(err.Error())
+				return
+			}
+			if !bytes.Equal(got, short) && !bytes.Equal(got, long) {
+				bad.Store(fmt.Sprintf("read %d bytes starting %q", len(got), got[:min(len(got), 20)]))
+				return
+			}
+		}
+	}()
+	for i := 0; i < 60 && bad.Load() == nil; i++ {
+		data := short
+		if i%2 == 0 {
+			data = long
+		}
+		if err := WriteFile(dir, "r.json", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if v := bad.Load(); v != nil {
+		t.Fatalf("reader saw a partial file: %v", v)
+	}
+}
+
+func TestWriteFileFailureLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	// The target is a non-empty directory: the rename over it fails even
+	// for root.
+	target := filepath.Join(dir, "x.json")
+	if err := os.MkdirAll(filepath.Join(target, "inner"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(dir, "x.json", []byte("data"), 0o644); err == nil {
+		t.Fatal("WriteFile over a non-empty directory succeeded")
+	}
+	if names := dirNames(t, dir); len(names) != 1 || names[0] != "x.json" {
+		t.Errorf("directory holds %v after a failed write, want only x.json", names)
+	}
+	if st, err := os.Lstat(filepath.Join(target, "inner")); err != nil || !st.IsDir() {
+		t.Errorf("the directory in the way was changed: %v", err)
+	}
+}
+
+func TestWriteFileMissingDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nope")
+	if err := WriteFile(dir, "x.json", []byte("data"), 0o644); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("WriteFile into a missing directory: %v, want ErrNotExist", err)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteFile(dir, "x.json", []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(dir, "x.json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "x.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("file still there: %v", err)
+	}
+	if err := Remove(dir, "x.json"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Remove of a missing file: %v, want ErrNotExist", err)
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "r.json")
+	if err := os.WriteFile(p, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFile(p); err != nil || string(got) != "hello" {
+		t.Fatalf("ReadFile = %q, %v", got, err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want ErrNotExist", err)
+	}
+}
+
+func TestReadFileRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "l.json")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(link)
+	if !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("ReadFile(symlink) = %q, %v; want ErrNotRegular", got, err)
+	}
+	if !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("message %q does not say it is a symlink", err)
+	}
+	// A dangling symlink is refused the same way, not reported missing.
+	dangling := filepath.Join(dir, "d.json")
+	if err := os.Symlink(filepath.Join(dir, "nothing"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(dangling); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("ReadFile(dangling symlink) = %v; want ErrNotRegular", err)
+	}
+}
+
+func TestReadFileRefusesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "d.json")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadFile(sub)
+	if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "directory") {
+		t.Fatalf("ReadFile(dir) = %v; want ErrNotRegular naming a directory", err)
+	}
+}
+
+func TestReadFileSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFile(p); err != nil || len(got) != 1<<20 {
+		t.Fatalf("1 MiB file: len %d, %v; want it read", len(got), err)
+	}
+	if err := os.WriteFile(p, make([]byte, 1<<20+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFile(p); err == nil {
+		t.Fatalf("1 MiB + 1 file read (%d bytes), want an error", len(got))
+	}
+}
+
+func TestEnsureDir(t *testing.T) {
+	base := t.TempDir()
+	nested := filepath.Join(base, "a", "b", "c")
+	if err := EnsureDir(nested, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(nested); err != nil || !st.IsDir() {
+		t.Fatalf("not created: %v", err)
+	}
+	if err := EnsureDir(nested, 0o755); err != nil {
+		t.Fatalf("existing directory: %v", err)
+	}
+
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(nested, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureDir(link, 0o755); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("EnsureDir(symlink to a directory) = %v, want a refusal naming the symlink", err)
+	}
+
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureDir(file, 0o755); err == nil || !strings.Contains(err.Error(), "regular file") {
+		t.Errorf("EnsureDir(regular file) = %v, want a refusal", err)
+	}
+	if err := EnsureDir(filepath.Join(file, "sub"), 0o755); err == nil {
+		t.Error("EnsureDir below a regular file succeeded")
+	}
+}
+
+func TestIsTemp(t *testing.T) {
+	if !IsTemp(TempPrefix + "x.json-0a1b2c") {
+		t.Error("IsTemp(temp name) = false")
+	}
+	for _, n := range []string{"x.json", ".x.lck", "tmp-x", ""} {
+		if IsTemp(n) {
+			t.Errorf("IsTemp(%q) = true", n)
+		}
+	}
+}
+
+func TestKind(t *testing.T) {
+	for m, want := range map[fs.FileMode]string{
+		fs.ModeSymlink | 0o777:            "symlink",
+		fs.ModeDir | 0o755:                "directory",
+		fs.ModeNamedPipe | 0o644:          "named pipe",
+		fs.ModeSocket | 0o755:             "socket",
+		fs.ModeDevice | 0o600:             "device",
+		fs.ModeCharDevice | fs.ModeDevice: "device",
+		0o644:                             "regular file",
+		fs.ModeIrregular:                  "special file",
+	} {
+		if got := kind(m); got != want {
+			t.Errorf("kind(%v) = %q, want %q", m, got, want)
+		}
+	}
+}
+
+func TestGuardCounter(t *testing.T) {
+	p := filepath.Join(t.TempDir(), ".x.lck")
+	g, err := LockGuard(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Counter(); got != 0 {
+		t.Errorf("fresh Counter() = %d, want 0", got)
+	}
+	for _, v := range []uint64{1, 12345, 1<<64 - 1, 7} {
+		if err := g.SetCounter(v); err != nil {
+			t.Fatal(err)
+		}
+		// A smaller number written after a longer one must not leave
+		// trailing digits of the old one.
+		if got := g.Counter(); got != v {
+			t.Errorf("Counter() after SetCounter(%d) = %d", v, got)
+		}
+	}
+	if err := g.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	// The counter outlives the lock.
+	g, err = LockGuard(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Counter(); got != 7 {
+		t.Errorf("Counter() after relock = %d, want 7", got)
+	}
+	_ = g.Unlock()
+
+	// A damaged guard file reads as 0 rather than failing.
+	if err := os.WriteFile(p, []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err = LockGuard(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = g.Unlock() }()
+	if got := g.Counter(); got != 0 {
+		t.Errorf("Counter() of garbage = %d, want 0", got)
+	}
+}
+
+func TestLockGuardRefusesSymlinkAndDir(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(outside, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, ".l.lck")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := LockGuard(link, 0o644); !errors.Is(err, ErrNotRegular) {
+		if g != nil {
+			_ = g.Unlock()
+		}
+		t.Fatalf("LockGuard(symlink) = %v, want ErrNotRegular", err)
+	}
+	if got, _ := os.ReadFile(outside); string(got) != "untouched" {
+		t.Errorf("symlink target changed to %q", got)
+	}
+	sub := filepath.Join(dir, ".d.lck")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := LockGuard(sub, 0o644); err == nil {
+		_ = g.Unlock()
+		t.Fatal("LockGuard(directory) succeeded")
+	}
+}

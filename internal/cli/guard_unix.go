@@ -1,0 +1,47 @@
+//go:build unix
+
+package cli
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// relayedSignals are the signals guard catches and passes on to its child.
+var relayedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
+// deliveredByTerminal reports whether the child has already received s from
+// the terminal. Ctrl-C sends SIGINT to the whole foreground process group,
+// and the child shares guard's group; relaying it too would turn one Ctrl-C
+// into two, which many tools take as "stop now, skip the cleanup". A SIGINT
+// sent with kill(1) to a guard in a terminal's foreground is therefore not
+// relayed: stop such a guard with SIGTERM.
+func deliveredByTerminal(s os.Signal) bool {
+	if s != syscall.SIGINT {
+		return false
+	}
+	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return false // no controlling terminal
+	}
+	defer func() { _ = unix.Close(fd) }()
+	fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil && fg == unix.Getpgrp()
+}
+
+// exitStatus is the shell's view of how the child ended: its exit code, or
+// 128+N if signal N killed it.
+func exitStatus(ps *os.ProcessState) int {
+	if ps == nil {
+		return ExitError
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// terminate asks the child to stop; guard follows up with SIGKILL.
+func terminate(p *os.Process) { _ = p.Signal(syscall.SIGTERM) }

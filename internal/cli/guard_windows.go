@@ -1,0 +1,19 @@
+package cli
+
+import "os"
+
+// relayedSignals: Windows delivers Ctrl-C to every process on the console,
+// the child included, so guard only needs to survive it.
+var relayedSignals = []os.Signal{os.Interrupt}
+
+func deliveredByTerminal(os.Signal) bool { return true }
+
+func exitStatus(ps *os.ProcessState) int {
+	if ps == nil {
+		return ExitError
+	}
+	return ps.ExitCode()
+}
+
+// terminate has no gentler option than Kill on Windows.
+func terminate(p *os.Process) { _ = p.Kill() }

@@ -1,0 +1,203 @@
+package lokt
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func engCount(events []Event, typ EventType) int {
+	n := 0
+	for _, e := range events {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAcquireWaitReturnsWhenReleased(t *testing.T) {
+	f := newEngFixture(t)
+	held := f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
+	f.events.Take()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	blocked := make(chan struct{})
+	var once sync.Once
+	var blockers []error
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	o.OnBlocked = func(err error) {
+		blockers = append(blockers, err)
+		once.Do(func() { close(blocked) })
+	}
+	released := make(chan error, 1)
+	go func() {
+		<-blocked
+		_, err := f.root.Release(context.Background(), "x", ReleaseOptions{Identity: Identity{Owner: "alice"}})
+		released <- err
+	}()
+	l, err := f.root.Acquire(ctx, "x", o)
+	if err != nil {
+		t.Fatalf("waiting Acquire: %v", err)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if l.PID != 2 || l.LockID == held.LockID {
+		t.Errorf("got %+v", l)
+	}
+	if len(blockers) == 0 {
+		t.Fatal("OnBlocked never called")
+	}
+	if by := engHeldBy(t, blockers[0]); by.LockID != held.LockID {
+		t.Errorf("OnBlocked got %v", blockers[0])
+	}
+	// One deny for the whole wait, not one per retry.
+	ev := f.events.Take()
+	if engCount(ev, EventDeny) != 1 || engCount(ev, EventRelease) != 1 || engCount(ev, EventAcquire) != 1 || len(ev) != 3 {
+		t.Errorf("events = %v, want one deny, one release, one acquire", engTypes(ev))
+	}
+}
+
+func TestAcquireWaitFreeLock(t *testing.T) {
+	f := newEngFixture(t)
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	o.OnBlocked = func(error) { t.Error("OnBlocked called for a free lock") }
+	f.mustAcquire("x", o)
+}
+
+func TestAcquireWaitTimeout(t *testing.T) {
+	f := newEngFixture(t)
+	held := f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	calls := 0
+	o.OnBlocked = func(error) {
+		calls++
+		f.clock.Advance(time.Second) // the waited time is measured on the Root's clock
+	}
+	_, err := f.root.Acquire(ctx, "x", o)
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("Acquire = %v, want *TimeoutError", err)
+	}
+	if by := engHeldBy(t, err); by.LockID != held.LockID {
+		t.Errorf("TimeoutError unwraps to a HeldError of %+v", by)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Error("a deadline reported as a cancellation")
+	}
+	if calls == 0 || te.Waited != time.Duration(calls)*time.Second {
+		t.Errorf("Waited = %v after %d blocked attempts", te.Waited, calls)
+	}
+	if got := te.Error(); got == "" || !strings.Contains(got, "gave up after waiting") || !strings.Contains(got, "held by") {
+		t.Errorf("message %q", got)
+	}
+	if st, _ := f.root.Get("x"); st.Lock.LockID != held.LockID {
+		t.Error("a timed-out waiter changed the lock")
+	}
+}
+
+func TestAcquireWaitFrozenTimeout(t *testing.T) {
+	f := newEngFixture(t)
+	if _, err := f.root.Freeze(context.Background(), "x", FreezeOptions{TTL: time.Hour, Reason: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	_, err := f.root.Acquire(ctx, "x", o)
+	var te *TimeoutError
+	var fe *FrozenError
+	if !errors.As(err, &te) || !errors.As(err, &fe) {
+		t.Fatalf("Acquire = %v, want *TimeoutError wrapping *FrozenError", err)
+	}
+	if ev := f.events.Take(); engCount(ev, EventFreezeDeny) != 1 {
+		t.Errorf("events = %v, want a single freeze-deny", engTypes(ev))
+	}
+}
+
+func TestAcquireWaitCanceled(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	o.OnBlocked = func(error) { cancel() }
+	_, err := f.root.Acquire(ctx, "x", o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire = %v, want context.Canceled", err)
+	}
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		t.Error("a cancellation reported as a timeout")
+	}
+}
+
+// A holder that never releases: the waiter takes the lock once its TTL
+// has passed, by breaking it.
+func TestAcquireWaitOutlivesExpiry(t *testing.T) {
+	f := newEngFixture(t)
+	held := f.mustAcquire("x", engAcqOpts("alice", f.holder(1), time.Minute))
+	f.events.Take()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	var once sync.Once
+	o.OnBlocked = func(error) { once.Do(func() { f.clock.Advance(time.Minute) }) }
+	l, err := f.root.Acquire(ctx, "x", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.PID != 2 || l.Token <= held.Token {
+		t.Errorf("got %+v", l)
+	}
+	ev := f.events.Take()
+	if len(ev) != 3 || ev[0].Type != EventDeny || ev[1].Type != EventStaleBreak || ev[1].Reason != "expired" || ev[2].Type != EventAcquire {
+		t.Errorf("events = %+v, want deny, stale-break (expired), acquire", ev)
+	}
+}
+
+// A freeze lifted while a waiter waits lets it through.
+func TestAcquireWaitForUnfreeze(t *testing.T) {
+	f := newEngFixture(t)
+	if _, err := f.root.Freeze(context.Background(), "x", FreezeOptions{TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	blocked := make(chan struct{})
+	var once sync.Once
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.Wait = true
+	o.OnBlocked = func(err error) {
+		var fe *FrozenError
+		if !errors.As(err, &fe) {
+			t.Errorf("blocked by %v, want the freeze", err)
+		}
+		once.Do(func() { close(blocked) })
+	}
+	lifted := make(chan error, 1)
+	go func() {
+		<-blocked
+		_, err := f.root.Unfreeze(context.Background(), "x", Actor{})
+		lifted <- err
+	}()
+	if _, err := f.root.Acquire(ctx, "x", o); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-lifted; err != nil {
+		t.Fatal(err)
+	}
+}
