@@ -63,24 +63,26 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		// A zero Holder means no process; the record still needs a host.
 		o.Holder.Host = r.host
 	}
-	if !o.Wait {
-		l, _, err := r.tryAcquire(ctx, name, &o, true)
+	start := r.now()
+	l, _, err := r.tryAcquire(ctx, name, &o, true)
+	if !o.Wait || !isBlocked(err) {
 		return l, err
 	}
-	// Subscribe before the first attempt so a release between the attempt
-	// and the wait cannot be missed.
+	// Only a blocked waiter subscribes (a watcher costs a kernel grace period
+	// to tear down), and it subscribes before trying again, so a release
+	// between that attempt and the wait cannot be missed.
+	if o.OnBlocked != nil {
+		o.OnBlocked(err)
+	}
 	watchCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	changed, err := r.store.Watch(watchCtx, store.Key{NS: store.Locks, Name: name}, store.Key{NS: store.Freezes, Name: name})
-	if err != nil {
+	changed, werr := r.store.Watch(watchCtx, store.Key{NS: store.Locks, Name: name}, store.Key{NS: store.Freezes, Name: name})
+	if werr != nil {
 		changed = nil // no events (e.g. out of inotify watches): polling alone still works
 	}
-	start := r.now()
 	delay := minPoll
-	first := true
 	for {
-		l, until, err := r.tryAcquire(ctx, name, &o, first)
-		first = false
+		l, until, err := r.tryAcquire(ctx, name, &o, false)
 		if !isBlocked(err) {
 			return l, err
 		}

@@ -80,3 +80,19 @@ func (r *Root) List() ([]*Status, error) {
 	}
 	return out, errors.Join(errs...)
 }
+
+// Names lists the record names in a namespace (store.Locks or
+// store.Freezes) without reading the records, for shell completion.
+func (r *Root) Names(ns store.Namespace) ([]string, error) {
+	names, err := r.store.List(ns)
+	if err != nil {
+		return nil, err
+	}
+	out := names[:0]
+	for _, n := range names {
+		if lockfile.ValidateName(n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}

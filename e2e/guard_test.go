@@ -255,6 +255,16 @@ func pollFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// auditCount counts the events of one type in the root's audit log.
+func auditCount(t *testing.T, root, event string) int {
+	t.Helper()
+	log, err := os.ReadFile(filepath.Join(root, "audit.log"))
+	if err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	return bytes.Count(log, []byte(`"event":"`+event+`"`))
+}
+
 func processGone(pid int) bool {
 	_, err := proc.StartToken(pid)
 	return errors.Is(err, proc.ErrNoProcess)
@@ -465,6 +475,9 @@ func TestGuardLostLock(t *testing.T) {
 			if rec, ok := readLock(t, root, "x"); !ok || rec.LockID != other.LockID {
 				t.Fatalf("guard touched the new holder's lock: %+v (had %+v)", rec, other)
 			}
+			if n := auditCount(t, root, "lost"); n != 1 {
+				t.Errorf("audit log has %d lost events, want 1", n)
+			}
 		})
 	}
 }
@@ -504,10 +517,11 @@ func TestGuardRenewalUnderContention(t *testing.T) {
 	if len(renewals) < 4 {
 		t.Errorf("saw %d distinct renewed_at values in %d attempts, want at least 4", len(renewals), attempts)
 	}
-	if log, err := os.ReadFile(filepath.Join(root, "audit.log")); err == nil {
-		if n := bytes.Count(log, []byte(`"event":"renew"`)); n < 4 {
-			t.Errorf("audit log has %d renew events, want at least 4", n)
-		}
+	if n := auditCount(t, root, "renew"); n < 4 {
+		t.Errorf("audit log has %d renew events, want at least 4", n)
+	}
+	if n := auditCount(t, root, "stale-break"); n != 0 {
+		t.Errorf("audit log has %d stale-break events", n)
 	}
 	t.Logf("%d contender attempts, %d renewals seen", attempts, len(renewals))
 }

@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&c.iters, "iters", 25, "hammer: increments per process")
 	flag.IntVar(&c.rounds, "rounds", 3, "hammer: rounds of each tool (the median is reported)")
 	flag.IntVar(&c.handoffs, "handoffs", 50, "hand-off: measured hand-offs of each tool")
+	flag.BoolVar(&c.samples, "samples", false, "hand-off: also print every sample, sorted")
 	flag.DurationVar(&c.settle, "settle", 150*time.Millisecond, "hand-off: how long the waiter waits before the release (long enough for a poller to be at a slow interval)")
 	flag.Parse()
 	if c.dir == "" {
@@ -56,7 +57,10 @@ func main() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tstat\tlokt\tflock(1)\tlokt/flock\t")
 
-	l, f := c.uncontended()
+	l, f := c.floor()
+	row(tw, fmt.Sprintf("floor: lokt version vs true (%d runs)", c.runs), "p50", pct(l, 50), pct(f, 50))
+
+	l, f = c.uncontended()
 	row(tw, fmt.Sprintf("uncontended guard x -- true (%d runs)", c.runs), "p50", pct(l, 50), pct(f, 50))
 	row(tw, "", "mean", mean(l), mean(f))
 	row(tw, "", "p99", pct(l, 99), pct(f, 99))
@@ -70,12 +74,18 @@ func main() {
 	row(tw, "", "p99", pct(l, 99), pct(f, 99))
 	row(tw, "", "mean", mean(l), mean(f))
 	check(tw.Flush())
+	if c.samples {
+		slices.Sort(l)
+		slices.Sort(f)
+		fmt.Printf("\nhand-off samples, lokt:  %v\nhand-off samples, flock: %v\n", l, f)
+	}
 }
 
 type config struct {
-	lokt, flock, dir                   string
+	lokt, flock, dir                     string
 	runs, procs, iters, rounds, handoffs int
-	settle                             time.Duration
+	settle                               time.Duration
+	samples                              bool
 }
 
 // tool is one contender: argv runs a command under the lock name (a lokt
@@ -102,17 +112,29 @@ func (c *config) tools(tag string) (lokt, flock tool) {
 	return lokt, flock
 }
 
+// floor is what no lock work can go below: starting the lokt binary (the
+// Go runtime) against starting a trivial C program.
+func (c *config) floor() (lokt, other []time.Duration) {
+	trueBin, err := exec.LookPath("true")
+	check(err)
+	for range c.runs {
+		lokt = append(lokt, timeRun(command([]string{c.lokt, "version"})))
+		other = append(other, timeRun(command([]string{trueBin})))
+	}
+	return lokt, other
+}
+
+func timeRun(cmd *exec.Cmd) time.Duration {
+	start := time.Now()
+	check(cmd.Run())
+	return time.Since(start)
+}
+
 func (c *config) uncontended() (lokt, flock []time.Duration) {
 	tl, tf := c.tools("uncontended")
-	one := func(t tool) time.Duration {
-		cmd := command(t.argv("x", false, "true"))
-		start := time.Now()
-		check(cmd.Run())
-		return time.Since(start)
-	}
-	for i := 0; i < c.runs; i++ {
-		lokt = append(lokt, one(tl))
-		flock = append(flock, one(tf))
+	for range c.runs {
+		lokt = append(lokt, timeRun(command(tl.argv("x", false, "true"))))
+		flock = append(flock, timeRun(command(tf.argv("x", false, "true"))))
 	}
 	return lokt, flock
 }

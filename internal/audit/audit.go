@@ -134,13 +134,17 @@ func FromEvent(e lokt.Event) Record {
 		}
 	}
 	if f := e.Freeze; f != nil {
-		ttl := int64(f.ExpiresAt.Sub(f.FrozenAt).Round(time.Second) / time.Second)
-		rec.TTLSec = &ttl
-		rec.ExpiresAt = timePtr(&f.ExpiresAt)
+		// A freeze lifted because its file was corrupt has no times and no
+		// owner: record only what is known.
+		if !f.ExpiresAt.IsZero() {
+			ttl := int64(f.ExpiresAt.Sub(f.FrozenAt).Round(time.Second) / time.Second)
+			rec.TTLSec = &ttl
+			rec.ExpiresAt = timePtr(&f.ExpiresAt)
+		}
 		if rec.Reason == "" {
 			rec.Reason = truncate(f.Reason, maxReason)
 		}
-		if e.Type != lokt.EventFreeze {
+		if e.Type != lokt.EventFreeze && f.Owner != "" {
 			rec.FrozenBy = &Freezer{
 				Owner: f.Owner, AgentID: f.AgentID, Host: f.Host, PID: f.PID,
 				FrozenAt: lockfile.NewTime(f.FrozenAt), ExpiresAt: lockfile.NewTime(f.ExpiresAt),

@@ -80,6 +80,8 @@ func TestRecordPerEvent(t *testing.T) {
 		{lokt.Event{Type: lokt.EventUnfreeze, Freeze: freeze}, []string{"reason", "expires_at", "frozen_by"}, nil},
 		{lokt.Event{Type: lokt.EventFreezeDeny, Freeze: freeze}, []string{"reason", "expires_at", "frozen_by"}, nil},
 		{lokt.Event{Type: lokt.EventAutoPrune, Freeze: freeze, Reason: "freeze expired"}, []string{"reason", "frozen_by"}, nil},
+		// The engine's record of a corrupt freeze file it removed.
+		{lokt.Event{Type: lokt.EventUnfreeze, Freeze: &lokt.Freeze{Name: "deploy", Reason: "corrupt freeze file removed"}}, []string{"reason"}, []string{"frozen_by", "expires_at", "ttl_sec"}},
 	} {
 		tc.ev.Time, tc.ev.Name, tc.ev.Actor = t0, "deploy", actor
 		m := line(t, tc.ev)

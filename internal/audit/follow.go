@@ -78,8 +78,11 @@ func Follow(ctx context.Context, dir string, opts FollowOptions, fn Handler) (St
 			if !strings.HasPrefix(filepath.Base(ev.Name), base) {
 				continue // locks/, freezes/ and anything else in the root
 			}
-		case <-w.Errors:
-			// An overflowed queue loses wake-ups, not data: re-read below.
+		case werr, ok := <-w.Errors:
+			if !ok {
+				return fl.st, errors.New("file watcher closed")
+			}
+			_ = werr // an overflowed queue loses wake-ups, not data: re-read below
 		case <-tick.C:
 		}
 		if err := fl.catchUp(); err != nil {

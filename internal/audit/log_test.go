@@ -20,6 +20,14 @@ func testRec(name string, n int) *Record {
 	return &Record{TS: lockfile.NewTime(time.Now()), Event: "acquire", Name: name, Owner: "tester", Host: "h", PID: os.Getpid(), Token: uint64(n)}
 }
 
+// needRotation skips a test on platforms where audit.log is not rotated.
+func needRotation(t *testing.T) {
+	t.Helper()
+	if !RotationSupported {
+		t.Skip("audit.log is not rotated on this platform")
+	}
+}
+
 func appendN(t *testing.T, l *Log, name string, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
@@ -87,6 +95,7 @@ func TestAppendWritesOneLinePerRecord(t *testing.T) {
 }
 
 func TestRotationKeepsNewestGenerations(t *testing.T) {
+	needRotation(t)
 	dir := t.TempDir()
 	// MaxBytes 1: every append rotates right after writing.
 	l := New(dir, Config{MaxBytes: 1, Keep: 3})
@@ -108,6 +117,7 @@ func TestRotationKeepsNewestGenerations(t *testing.T) {
 }
 
 func TestRotationTrimsGenerationsBeyondKeep(t *testing.T) {
+	needRotation(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, FileName)
 	for n := 1; n <= 5; n++ {
@@ -128,6 +138,7 @@ func TestRotationTrimsGenerationsBeyondKeep(t *testing.T) {
 }
 
 func TestWriterFollowsRotationByAnotherProcess(t *testing.T) {
+	needRotation(t)
 	dir := t.TempDir()
 	a := New(dir, Config{}) // never rotates itself
 	b := New(dir, Config{MaxBytes: 1, Keep: 5})

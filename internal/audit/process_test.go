@@ -75,6 +75,7 @@ func TestConcurrentProcesses(t *testing.T) {
 }
 
 func TestConcurrentProcessesRotating(t *testing.T) {
+	needRotation(t)
 	const procs, each = 16, 200
 	dir := t.TempDir()
 	// ~230-byte records, rotation every ~4 KiB: about 180 rotations racing

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,9 +23,6 @@ type Stats struct {
 	// not a record, or longer than any record could be.
 	Bad int
 }
-
-// Add accumulates o into s.
-func (s *Stats) Add(o Stats) { s.Records += o.Records; s.Bad += o.Bad }
 
 // Handler receives each record with its line as it is in the file (without
 // the newline). raw is only valid during the call.
@@ -170,8 +168,14 @@ func openGenerations(path string, cur *os.File) (files []*os.File, ok bool, err 
 		files = append(files, f)
 	}
 	// Without a current file nothing held rotation off; with one, a user
-	// could still have moved a generation. Either way every path must still
+	// could still have moved a generation. Either way the listing must be
+	// unchanged (a directory listing is not atomic, and a rotation between
+	// the listing and the opens would hide a file), every path must still
 	// name what was opened for it, and no audit.log may have appeared.
+	again, err := generations(path)
+	if err != nil || !slices.Equal(again, gens) {
+		return files, false, err
+	}
 	for i, g := range gens {
 		if same, err := isCurrent(files[i], g); err != nil || !same {
 			return files, false, err

@@ -176,10 +176,10 @@ const auditRowFormat = "%-23s  %-13s  %-20s  %-24s  %7s  %s\n"
 func (p *auditPrinter) print(raw []byte, rec *audit.Record) error {
 	p.rows++
 	if p.json {
-		if _, err := p.w.Write(raw); err != nil {
-			return err
-		}
-		_, err := p.w.Write([]byte{'\n'})
+		// One write per line, so a reader of a followed stream never sees
+		// half of one. The three-index slice makes append copy, not
+		// overwrite the reader's buffer.
+		_, err := p.w.Write(append(raw[:len(raw):len(raw)], '\n'))
 		return err
 	}
 	if p.rows == 1 {

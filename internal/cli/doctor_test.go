@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -68,6 +69,9 @@ func TestDoctorCommand(t *testing.T) {
 }
 
 func TestDoctorWarnsAboutReadableAuditLog(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no unix modes")
+	}
 	t.Cleanup(fsinfo.Simulate("ext4", fsinfo.KindLocal))
 	root := filepath.Join(t.TempDir(), "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {

@@ -14,10 +14,11 @@ type ExistsOptions struct{ Name string }
 func newCmdExists(f *Factory, runF func(*ExistsOptions) error) *cobra.Command {
 	opts := &ExistsOptions{}
 	return &cobra.Command{
-		Use:   "exists NAME",
-		Short: "Exit 0 if a live holder has NAME, else 3 (prints nothing)",
-		Example: `  if lokt exists deploy; then echo "a deploy is running"; fi`,
-		Args: exactlyOneName,
+		Use:               "exists NAME",
+		Short:             "Exit 0 if a live holder has NAME, else 3 (prints nothing)",
+		Example:           `  if lokt exists deploy; then echo "a deploy is running"; fi`,
+		Args:              exactlyOneName,
+		ValidArgsFunction: completeLockNames(f),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {

@@ -34,7 +34,8 @@ namespace: the freeze of "deploy" and a lock named "freeze-deploy" are
 unrelated. Freezing a frozen NAME replaces its freeze.`,
 		Example: `  lokt freeze deploy --ttl 2h --reason "release 1.4 in progress"
   lokt freeze migrations --ttl 30m`,
-		Args: exactlyOneName,
+		Args:              exactlyOneName,
+		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if !cmd.Flags().Changed("ttl") {

@@ -79,6 +79,14 @@ broken while CMD runs (lokt unlock --force), guard warns on stderr, and with
   lokt guard nightly --ttl 2m --kill-on-lost -- ./backup.sh
   lokt guard report -- ./report.sh | jq .`,
 		Args: guardArgs,
+		// NAME completes to existing locks; after it, the shell's own
+		// completion (commands, files) for CMD.
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return completeLockNames(f)(cmd, args, prefix)
+			}
+			return nil, cobra.ShellCompDirectiveDefault
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			opts.Name, opts.Command = args[0], args[dash:]
@@ -199,7 +207,10 @@ func (g *guard) acquire(ctx context.Context) (*lokt.Lock, error) {
 	checked := ""
 	ao := lokt.AcquireOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Wait: g.opts.Wait}
 	ao.OnBlocked = func(blocker error) {
-		if nested = g.nestedError(blocker, &checked); nested != nil {
+		if nested == nil {
+			nested = g.nestedError(blocker, &checked)
+		}
+		if nested != nil {
 			cancel()
 			return
 		}
@@ -294,6 +305,7 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	// goroutine locked to it exits; keeping this goroutine locked until the
 	// child is reaped keeps the forking thread alive and out of anyone
 	// else's hands for exactly that long.
+	g.waitDone = make(chan struct{}) // before Start: abort may wait on it
 	runtime.LockOSThread()
 	if err := g.cmd.Start(); err != nil {
 		runtime.UnlockOSThread()
@@ -304,7 +316,6 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	// Read before anyone can reap the child, so the pid cannot have been
 	// reused. A child that already exited needs no co-holder.
 	child, _ := lokt.ProcessHolder(g.cmd.Process.Pid)
-	g.waitDone = make(chan struct{})
 	go func() {
 		// Its error only repeats ProcessState, or reports output that could
 		// not be copied, which nobody is left to tell.

@@ -322,3 +322,33 @@ func TestProgress(t *testing.T) {
 		}
 	})
 }
+
+// After a panic in lokt the child is stopped before the lock is released:
+// releasing first would let a second holder run beside it.
+func TestGuardAbortStopsChildThenReleases(t *testing.T) {
+	f, _, _ := guardTestFactory(t)
+	root, err := f.Root(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &guard{f: f, root: root, opts: &GuardOptions{Name: "x"}, id: f.Identity(), self: lokt.Self()}
+	if g.lock, err = root.Acquire(context.Background(), "x", lokt.AcquireOptions{Identity: g.id, Holder: g.self}); err != nil {
+		t.Fatal(err)
+	}
+	g.cmd = exec.Command("sleep", "30")
+	g.waitDone = make(chan struct{})
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.cmd.Wait(); close(g.waitDone) }()
+	err = g.abort("boom", []byte("stack"))
+	if exitCode(err) != ExitError || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("abort: %v (exit %d)", err, exitCode(err))
+	}
+	if code := exitStatus(g.cmd.ProcessState); code != 143 {
+		t.Errorf("child ended with %d, want 143 (stopped by SIGTERM)", code)
+	}
+	if _, err := root.Get("x"); !errors.Is(err, lokt.ErrNotFound) {
+		t.Errorf("lock not released after abort: %v", err)
+	}
+}

@@ -37,7 +37,8 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 		Example: `  lokt lock deploy --ttl 30m
   lokt lock deploy --wait --timeout 5m
   lokt lock migrations --pid 0 --ttl 1h`,
-		Args: exactlyOneName,
+		Args:              exactlyOneName,
+		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			var err error

@@ -15,12 +15,12 @@ func interruptContext(parent context.Context) (context.Context, func() int) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	var got atomic.Int32
+	var got atomic.Int64
 	go func() {
 		select {
 		case s := <-ch:
 			if n, ok := s.(syscall.Signal); ok {
-				got.Store(int32(n))
+				got.Store(int64(n))
 			}
 			cancel()
 		case <-ctx.Done():

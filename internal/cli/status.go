@@ -28,7 +28,8 @@ func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 live (held), expired (TTL passed), dead (holder process gone), corrupt, or
 unsupported (written by a newer lokt). Active freezes follow.
 --prune-expired first removes every stale lock and expired freeze.`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]

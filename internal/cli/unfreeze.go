@@ -25,8 +25,9 @@ func newCmdUnfreeze(f *Factory, runF func(*UnfreezeOptions) error) *cobra.Comman
 		Short: "Lift the freeze of NAME",
 		Long: `Lift the freeze of NAME so it can be acquired again. Exits 3 if NAME is not
 frozen; an expired freeze counts as not frozen and is removed.`,
-		Example: `  lokt unfreeze deploy`,
-		Args:    exactlyOneName,
+		Example:           `  lokt unfreeze deploy`,
+		Args:              exactlyOneName,
+		ValidArgsFunction: completeFreezeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {

@@ -33,6 +33,7 @@ holder process gone, or file corrupt); --force removes it whoever holds it.
 		Example: `  lokt unlock deploy
   lokt unlock deploy --break-stale
   lokt unlock --all --owner ci-runner-3`,
+		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case opts.All && len(args) > 0:

@@ -24,7 +24,8 @@ func newCmdWhy(f *Factory, runF func(*WhyOptions) error) *cobra.Command {
 		Short: "Explain whether NAME can be acquired now, and if not, why",
 		Long: `Explain whether "lokt lock NAME" from this shell would succeed now.
 Exit 0 if it would, 2 if a live holder or a freeze is in the way.`,
-		Args: exactlyOneName,
+		Args:              exactlyOneName,
+		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {

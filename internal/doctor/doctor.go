@@ -76,21 +76,27 @@ type Options struct {
 
 // Check names, in report order.
 const (
-	CheckRoot           = "root"
-	CheckRootDir        = "root-dir"
-	CheckLocksDir       = "locks-dir"
-	CheckFreezesDir     = "freezes-dir"
-	CheckRootPerms      = "root-permissions"
-	CheckFilesystem     = "filesystem"
-	CheckRoundTrip      = "round-trip"
-	CheckClock          = "clock"
-	CheckAuditLog       = "audit-log"
-	CheckUnsupported    = "unsupported-records"
-	CheckCorrupt        = "corrupt-records"
-	CheckStale          = "stale-locks"
-	CheckTempFiles      = "temp-files"
-	CheckPlatform       = "platform"
-	probePrefix         = ".doctor-"
+	CheckRoot        = "root"
+	CheckRootDir     = "root-dir"
+	CheckLocksDir    = "locks-dir"
+	CheckFreezesDir  = "freezes-dir"
+	CheckRootPerms   = "root-permissions"
+	CheckFilesystem  = "filesystem"
+	CheckRoundTrip   = "round-trip"
+	CheckClock       = "clock"
+	CheckAuditLog    = "audit-log"
+	CheckUnsupported = "unsupported-records"
+	CheckCorrupt     = "corrupt-records"
+	CheckStale       = "stale-locks"
+	CheckTempFiles   = "temp-files"
+	CheckPlatform    = "platform"
+)
+
+const (
+	// probePrefix starts the name of every file doctor creates.
+	probePrefix = ".doctor-"
+	// leftoverTempMinimum is the age from which a temporary file counts as
+	// left by a crash: no write keeps one for more than an instant.
 	leftoverTempMinimum = time.Minute
 )
 

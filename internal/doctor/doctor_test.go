@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -61,6 +62,14 @@ func run(t *testing.T, dir string, opts ...opt) *Report {
 		f(&o)
 	}
 	return Run(o)
+}
+
+// unixOnly skips tests that need symlinks and mode bits as unix has them.
+func unixOnly(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("needs unix symlinks and permissions")
+	}
 }
 
 func simulate(t *testing.T, typ string, kind fsinfo.Kind) {
@@ -205,6 +214,7 @@ func TestLocationProblems(t *testing.T) {
 }
 
 func TestBadDirectories(t *testing.T) {
+	unixOnly(t)
 	simulate(t, "ext4", fsinfo.KindLocal)
 	real := newRoot(t)
 
@@ -337,6 +347,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func TestAuditLogChecks(t *testing.T) {
+	unixOnly(t)
 	simulate(t, "ext4", fsinfo.KindLocal)
 	dir := newRoot(t)
 	path := filepath.Join(dir, audit.FileName)
@@ -376,6 +387,7 @@ func TestAuditLogChecks(t *testing.T) {
 }
 
 func TestRecordProblems(t *testing.T) {
+	unixOnly(t)
 	simulate(t, "ext4", fsinfo.KindLocal)
 	dir := newRoot(t)
 	now := time.Now()

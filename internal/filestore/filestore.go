@@ -15,8 +15,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/lokt-dev/lokt/internal/atomicfs"
 	"github.com/lokt-dev/lokt/store"
 )
@@ -144,48 +142,4 @@ func (s *Store) List(ns store.Namespace) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
-}
-
-// Watch implements store.Store with inotify/kqueue through fsnotify. Events
-// on other names in the same directory are filtered out here so a waiter is
-// only woken for its own lock.
-func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
-	for _, k := range keys {
-		dir := filepath.Join(s.root, string(k.NS))
-		if err := w.Add(dir); err != nil {
-			_ = w.Close()
-			return nil, err
-		}
-		want[filepath.Join(dir, k.Name+recordExt)] = true
-	}
-	ch := make(chan struct{}, 1)
-	go func() {
-		defer func() { _ = w.Close() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if want[ev.Name] {
-					select {
-					case ch <- struct{}{}:
-					default:
-					}
-				}
-			case _, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-			}
-		}
-	}()
-	return ch, nil
 }

@@ -19,12 +19,13 @@ func statfs(path string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	vol := make([]uint16, windows.MAX_PATH+1)
-	if err := windows.GetVolumePathName(p, &vol[0], uint32(len(vol))); err != nil {
+	const bufLen = windows.MAX_PATH + 1
+	vol := make([]uint16, bufLen)
+	if err := windows.GetVolumePathName(p, &vol[0], bufLen); err != nil {
 		return Info{}, err
 	}
-	name := make([]uint16, windows.MAX_PATH+1)
-	if err := windows.GetVolumeInformation(&vol[0], nil, 0, nil, nil, nil, &name[0], uint32(len(name))); err != nil {
+	name := make([]uint16, bufLen)
+	if err := windows.GetVolumeInformation(&vol[0], nil, 0, nil, nil, nil, &name[0], bufLen); err != nil {
 		return Info{}, err
 	}
 	info := Info{Type: windows.UTF16ToString(name), Kind: KindLocal}

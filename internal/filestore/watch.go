@@ -1,0 +1,132 @@
+package filestore
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/lokt-dev/lokt/store"
+)
+
+// Watch implements store.Store with inotify/kqueue through fsnotify. Events
+// on other names in the same directory are filtered out here so a waiter is
+// only woken for its own lock.
+//
+// Every Watch of the process shares one watcher, which is never closed.
+// Closing an inotify instance blocks for an RCU grace period (10-20ms),
+// and a child forked while such a close is pending inherits the last
+// reference and pays that wait in its exec: a guard that had just waited
+// would start its command late. With one long-lived instance the cost is
+// paid once, at process exit, after the lock work is done; it also keeps a
+// process with many waiters within the per-user inotify instance limit.
+func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
+	var dirs []string
+	want := map[string]bool{}
+	for _, k := range keys {
+		dir := filepath.Join(s.root, string(k.NS))
+		dirs = append(dirs, dir)
+		want[filepath.Join(dir, k.Name+recordExt)] = true
+	}
+	sub, err := watchers.subscribe(dirs, want)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		watchers.unsubscribe(sub)
+	}()
+	return sub.ch, nil
+}
+
+// watchers is the process's shared watcher, started by the first Watch.
+var watchers sharedWatcher
+
+type sharedWatcher struct {
+	mu   sync.Mutex
+	w    *fsnotify.Watcher
+	dirs map[string]int // watched directory -> subscriptions using it
+	subs map[*subscription]bool
+}
+
+type subscription struct {
+	dirs []string
+	want map[string]bool // record paths that wake this subscriber
+	ch   chan struct{}   // buffered 1: wake-ups coalesce
+}
+
+func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool) (*subscription, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.w == nil {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			return nil, err
+		}
+		sw.w, sw.dirs, sw.subs = w, map[string]int{}, map[*subscription]bool{}
+		go sw.dispatch(w)
+	}
+	sub := &subscription{want: want, ch: make(chan struct{}, 1)}
+	for _, d := range dirs {
+		if sw.dirs[d] == 0 {
+			if err := sw.w.Add(d); err != nil {
+				sw.release(sub.dirs)
+				return nil, err
+			}
+		}
+		sw.dirs[d]++
+		sub.dirs = append(sub.dirs, d)
+	}
+	sw.subs[sub] = true
+	return sub, nil
+}
+
+func (sw *sharedWatcher) unsubscribe(sub *subscription) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	delete(sw.subs, sub)
+	sw.release(sub.dirs)
+}
+
+// release drops directories nobody watches any more. Removing a watch is
+// cheap; only closing the instance is not.
+func (sw *sharedWatcher) release(dirs []string) {
+	for _, d := range dirs {
+		if sw.dirs[d]--; sw.dirs[d] <= 0 {
+			delete(sw.dirs, d)
+			_ = sw.w.Remove(d)
+		}
+	}
+}
+
+func (sw *sharedWatcher) dispatch(w *fsnotify.Watcher) {
+	for {
+		select {
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			sw.wake(func(s *subscription) bool { return s.want[ev.Name] })
+		case _, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			// Events may have been dropped (queue overflow): everyone rechecks.
+			sw.wake(func(*subscription) bool { return true })
+		}
+	}
+}
+
+func (sw *sharedWatcher) wake(match func(*subscription) bool) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	for s := range sw.subs {
+		if match(s) {
+			select {
+			case s.ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
