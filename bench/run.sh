@@ -13,7 +13,9 @@ command -v flock >/dev/null || { echo "bench: flock(1) not found; install util-l
 
 bin=$(mktemp -d "${TMPDIR:-/tmp}/lokt-bench-bin.XXXXXX")
 trap 'rm -rf "$bin"' EXIT
-go build -o "$bin/lokt" ./cmd/lokt
+# Built like a release (static, no cgo): a cgo build links libc dynamically
+# and starts about a millisecond slower.
+CGO_ENABLED=0 go build -trimpath -o "$bin/lokt" ./cmd/lokt
 go build -o "$bin/compare" ./bench/compare
 
 args=(-lokt "$bin/lokt")

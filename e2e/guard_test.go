@@ -422,6 +422,14 @@ func TestGuardNested(t *testing.T) {
 			t.Fatalf("nested guard without LOKT_LOCK_ID: exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
+	t.Run("lock inside guard", func(t *testing.T) {
+		t.Parallel()
+		root := newRoot(t)
+		r := run(t, root, "guard", "x", "--", "sh", "-c", `"$0" lock x --wait`, lokt)
+		if r.code != 2 || !strings.Contains(r.stderr, "ancestor") {
+			t.Fatalf("lock --wait inside guard of the same name: exit %d, stderr %q; want 2 naming the ancestor", r.code, r.stderr)
+		}
+	})
 	t.Run("sibling with stale environment waits", func(t *testing.T) {
 		t.Parallel()
 		root := newRoot(t)

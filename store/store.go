@@ -72,8 +72,9 @@ type Store interface {
 	// List returns the names of the records in ns, sorted.
 	List(ns Namespace) ([]string, error)
 	// Watch returns a channel that receives a value (coalesced) whenever one
-	// of keys may have changed, until ctx ends. Backends that cannot watch
-	// return a nil channel; callers then fall back to polling.
+	// of keys is removed, until ctx ends: removal is the only change that
+	// can free a lock or lift a freeze. Backends that cannot watch return a
+	// nil channel; callers then fall back to polling.
 	Watch(ctx context.Context, keys ...Key) (<-chan struct{}, error)
 	// Location describes where the records live, for messages.
 	Location() string

@@ -88,9 +88,12 @@ func Run(f *Factory, args []string) int {
 func errorText(err error) string {
 	var held *lokt.HeldError
 	var notOwner *lokt.NotOwnerError
+	var timeout *lokt.TimeoutError
 	msg := err.Error()
 	switch {
 	case errors.Is(err, lockfile.ErrInvalidName):
+	case errors.As(err, &timeout) && errors.As(err, &held):
+		msg += fmt.Sprintf("\n  to wait longer: raise --timeout (0 waits without limit); to see more: lokt why %s", held.Lock.Name)
 	case errors.As(err, &notOwner):
 		msg += fmt.Sprintf("\n  to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", notOwner.Lock.Name)
 	case errors.As(err, &held):

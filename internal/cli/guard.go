@@ -194,93 +194,11 @@ func runGuard(ctx context.Context, f *Factory, opts *GuardOptions) (err error) {
 	return g.run(sigs)
 }
 
-// acquire takes the lock with lock's wait behaviour (timeout, interrupts),
-// adding progress and the nested-guard check to each blocked attempt.
+// acquire takes the lock as lock does: timeout, interrupts, progress, and
+// the nested-lock check.
 func (g *guard) acquire(ctx context.Context) (*lokt.Lock, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var p *progress
-	if g.opts.Wait && !g.opts.Quiet {
-		p = newProgress(g.f.IO, g.opts.Name)
-	}
-	var nested error
-	checked := ""
 	ao := lokt.AcquireOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Wait: g.opts.Wait}
-	ao.OnBlocked = func(blocker error) {
-		if nested == nil {
-			nested = g.nestedError(blocker, &checked)
-		}
-		if nested != nil {
-			cancel()
-			return
-		}
-		if p != nil {
-			p.update(blocker)
-		}
-	}
-	// quiet: progress is drawn above, so acquire must not draw its own.
-	l, err := acquire(ctx, g.f, g.root, g.opts.Name, ao, g.opts.Timeout, true)
-	if p != nil {
-		p.done() // clear the line before the child writes to the terminal
-	}
-	if err != nil && nested == nil {
-		nested = g.nestedError(err, &checked)
-	}
-	if err != nil && nested != nil {
-		return nil, nested
-	}
-	return l, err
-}
-
-// nestedError recognises a lock held by guard's own ancestor: waiting for it
-// would never end. The environment alone is not proof (a sibling may have
-// inherited a stale LOKT_LOCK_ID), so it must name the current acquisition;
-// otherwise the holder must be an ancestor process. Each acquisition is
-// checked once.
-func (g *guard) nestedError(blocker error, checked *string) error {
-	var held *lokt.HeldError
-	if !errors.As(blocker, &held) || held.Lock.LockID == *checked {
-		return nil
-	}
-	l := held.Lock
-	*checked = l.LockID
-	pid := 0
-	switch {
-	case g.f.Getenv(envLock) == l.Name && g.f.Getenv(envLockID) == l.LockID:
-		pid = l.PID
-	case l.Host == g.root.Host() && isAncestor(l.PID, l.Start):
-		pid = l.PID
-	case l.Host == g.root.Host() && isAncestor(l.ChildPID, l.ChildStart):
-		pid = l.ChildPID
-	default:
-		return nil
-	}
-	return &exitError{code: ExitHeld, err: fmt.Errorf(
-		"lock %q is held by an ancestor of this process (pid %d, %s); a nested guard would wait for it forever\n"+
-			"  the command already runs under this lock: run it without lokt guard %s", l.Name, pid, holderText(l), l.Name)}
-}
-
-// isAncestor reports whether process pid (started at start) is this
-// process's parent, grandparent, and so on.
-func isAncestor(pid int, start string) bool {
-	if pid <= 1 {
-		return false
-	}
-	p := os.Getppid()
-	for range maxAncestry {
-		if p <= 1 {
-			return false
-		}
-		if p == pid {
-			h, err := lokt.ProcessHolder(p)
-			return err == nil && (start == "" || h.Start == start)
-		}
-		var err error
-		if p, err = parentPID(p); err != nil {
-			return false
-		}
-	}
-	return false
+	return acquire(ctx, g.f, g.root, g.opts.Name, ao, g.opts.Timeout, g.opts.Quiet)
 }
 
 // run starts the child with the lock held, supervises it, and releases.

@@ -106,11 +106,15 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 }
 
 // acquire runs an acquisition with the CLI's wait behaviour: --timeout as a
-// deadline, SIGINT/SIGTERM ending the wait cleanly, progress on stderr.
+// deadline, SIGINT/SIGTERM ending the wait cleanly, progress on stderr, and
+// an immediate exit 2 when the holder is this process's own ancestor (a
+// guarded command asking for its guard's lock would otherwise wait forever).
 func acquire(ctx context.Context, f *Factory, root *lokt.Root, name string, ao lokt.AcquireOptions, timeout time.Duration, quiet bool) (*lokt.Lock, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	var nested error
+	checked := ""
 	if ao.Wait {
 		if timeout > 0 {
 			var cancel context.CancelFunc
@@ -119,18 +123,41 @@ func acquire(ctx context.Context, f *Factory, root *lokt.Root, name string, ao l
 		}
 		var sig func() int
 		ctx, sig = interruptContext(ctx)
+		ctx, stop := context.WithCancel(ctx)
+		defer stop()
+		var p *progress
 		if !quiet {
-			p := newProgress(f.IO, name)
-			defer p.done()
-			ao.OnBlocked = p.update
+			p = newProgress(f.IO, name)
+		}
+		ao.OnBlocked = func(blocker error) {
+			if nested == nil {
+				nested = nestedError(f, root, blocker, &checked)
+			}
+			if nested != nil {
+				stop()
+			} else if p != nil {
+				p.update(blocker)
+			}
 		}
 		l, err := root.Acquire(ctx, name, ao)
+		if p != nil {
+			p.done() // clear the line before anything else writes to the terminal
+		}
+		if nested != nil {
+			return nil, nested
+		}
 		if n := sig(); n != 0 && err != nil {
 			return nil, &exitError{code: 128 + n, err: fmt.Errorf("interrupted while waiting for %q; nothing was acquired", name)}
 		}
 		return l, err
 	}
-	return root.Acquire(ctx, name, ao)
+	l, err := root.Acquire(ctx, name, ao)
+	if err != nil {
+		if nested = nestedError(f, root, err, &checked); nested != nil {
+			return nil, nested
+		}
+	}
+	return l, err
 }
 
 // optionalDuration parses a flag that may be absent (zero) but, when given,

@@ -440,24 +440,30 @@ func watch(t *testing.T, s *Store, keys ...store.Key) <-chan struct{} {
 	return ch
 }
 
-func TestWatchPutAndDelete(t *testing.T) {
+func TestWatchSignalsDeleteNotPut(t *testing.T) {
 	s := openStore(t)
 	k := lockKey("w")
 
 	ch := watch(t, s, k)
 	put(t, s, k, "v")
-	waitEvent(t, ch, "a put")
+	put(t, s, k, "replaced")
+	select {
+	case <-ch:
+		t.Fatal("woken by a put: a replaced record still blocks")
+	case <-time.After(100 * time.Millisecond):
+	}
+	del(t, s, k)
+	waitEvent(t, ch, "a delete")
+}
 
-	// A fresh watch, so a late event of the put cannot stand in for the
-	// delete's.
-	ch = watch(t, s, k)
+func del(t *testing.T, s *Store, k store.Key) {
+	t.Helper()
 	err := s.Update(context.Background(), k, func([]byte, uint64) (store.Change, error) {
 		return store.Change{Op: store.Delete}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, ch, "a delete")
 }
 
 func TestWatchIgnoresOtherNames(t *testing.T) {
@@ -478,15 +484,17 @@ func TestWatchIgnoresOtherNames(t *testing.T) {
 	}
 	// The watch does work.
 	put(t, s, lockKey("mine"), "v")
-	waitEvent(t, ch, "a put of the watched name")
+	del(t, s, lockKey("mine"))
+	waitEvent(t, ch, "a delete of the watched name")
 }
 
 func TestWatchSeveralKeys(t *testing.T) {
 	s := openStore(t)
 	fk := store.Key{NS: store.Freezes, Name: "x"}
-	ch := watch(t, s, lockKey("x"), fk)
 	put(t, s, fk, "frozen")
-	waitEvent(t, ch, "a put of the second key")
+	ch := watch(t, s, lockKey("x"), fk)
+	del(t, s, fk)
+	waitEvent(t, ch, "a delete of the second key")
 }
 
 func TestWatchMissingNamespace(t *testing.T) {

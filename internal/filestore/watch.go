@@ -10,9 +10,10 @@ import (
 	"github.com/lokt-dev/lokt/store"
 )
 
-// Watch implements store.Store with inotify/kqueue through fsnotify. Events
-// on other names in the same directory are filtered out here so a waiter is
-// only woken for its own lock.
+// Watch implements store.Store with inotify/kqueue through fsnotify. It
+// signals only the removal of a watched record: events on other names, and
+// replacements of the record itself, are filtered out here, so a waiter is
+// woken only when its lock may have become free.
 //
 // Every Watch of the process shares one watcher, which is never closed.
 // Closing an inotify instance blocks for an RCU grace period (10-20ms),
@@ -106,6 +107,12 @@ func (sw *sharedWatcher) dispatch(w *fsnotify.Watcher) {
 		case ev, ok := <-w.Events:
 			if !ok {
 				return
+			}
+			// Only a removal can free a lock or lift a freeze; a record
+			// replaced in place (acquired, renewed, refreshed) still blocks,
+			// so waking waiters for it would only make them all recheck.
+			if !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+				continue
 			}
 			sw.wake(func(s *subscription) bool { return s.want[ev.Name] })
 		case _, ok := <-w.Errors:

@@ -30,7 +30,8 @@ func TestWatchSharedAcrossSubscriptions(t *testing.T) {
 		return watchers.dirs[dir] == 1
 	})
 	put(t, s, k, "v")
-	waitEvent(t, ch2, "a put after another watch of the directory ended")
+	del(t, s, k)
+	waitEvent(t, ch2, "a delete after another watch of the directory ended")
 	cancel2()
 	waitWatchers(t, "the directory to be unwatched", func() bool {
 		_, watched := watchers.dirs[dir]
