@@ -4,9 +4,11 @@ package lokt_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,4 +142,49 @@ func BenchmarkHandoff(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkAcquireReleaseLocksInRoot repeats the uncontended cycle with
+// many other locks held in the same root: each operation touches only its
+// own name's files, so the cost should not grow with the root.
+func BenchmarkAcquireReleaseLocksInRoot(b *testing.B) {
+	for _, others := range []int{0, 100, 10000} {
+		b.Run(fmt.Sprintf("others=%d", others), func(b *testing.B) {
+			r := benchRoot(b)
+			ctx := context.Background()
+			o := lokt.AcquireOptions{Identity: lokt.Identity{Owner: "bench"}, Holder: lokt.Self()}
+			for i := range others {
+				if _, err := r.Acquire(ctx, fmt.Sprintf("other-%d", i), o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				benchCycle(b, r, o)
+			}
+		})
+	}
+}
+
+// BenchmarkContendedWaiters is the contended cycle with 2, 8 and 32
+// distinct holders waiting on one name: how throughput scales with waiters.
+func BenchmarkContendedWaiters(b *testing.B) {
+	for _, waiters := range []int{2, 8, 32} {
+		b.Run(fmt.Sprintf("waiters=%d", waiters), func(b *testing.B) {
+			r := benchRoot(b)
+			holders := benchHolders(b, waiters)
+			var wg sync.WaitGroup
+			var done atomic.Int64
+			total := int64(b.N)
+			b.ResetTimer()
+			for _, h := range holders {
+				wg.Go(func() {
+					o := lokt.AcquireOptions{Identity: lokt.Identity{Owner: "bench"}, Holder: h, Wait: true}
+					for done.Add(1) <= total {
+						benchCycle(b, r, o)
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
 }

@@ -47,7 +47,9 @@ func (e *FrozenError) Error() string {
 type NotOwnerError struct {
 	Lock   *Lock
 	Caller string
-	Now    time.Time
+	// State is the lock's state: a stale lock may be broken by anyone.
+	State State
+	Now   time.Time
 }
 
 func (e *NotOwnerError) Error() string {

@@ -47,11 +47,13 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 		}
 		old.RenewedAt = lockfile.TimePtr(now)
 		setTTL(old, o.TTL, now)
+		reason := ""
 		if o.Child.PID != 0 {
 			old.ChildPID, old.ChildStart = o.Child.PID, o.Child.Start
+			reason = fmt.Sprintf("command pid %d recorded as co-holder", o.Child.PID)
 		}
 		result = fromRecord(old)
-		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result})
+		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})
 		return put(old, 0)
 	})
 	if err == nil { // a failed write changed nothing to report
@@ -151,7 +153,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 		switch o.Mode {
 		case ReleaseOwn:
 			if old.Owner != o.Owner {
-				return store.Change{}, &NotOwnerError{Lock: removed, Caller: o.Owner, Now: now}
+				return store.Change{}, &NotOwnerError{Lock: removed, Caller: o.Owner, State: r.judge(old, now), Now: now}
 			}
 			ev.Type = EventRelease
 		case BreakStale:

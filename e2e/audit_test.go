@@ -93,7 +93,7 @@ func TestAuditEveryEvent(t *testing.T) {
 	readyPID(t, g)
 	auditWaitFor(t, root, "renew", "g")
 	mustRun(t, root, other, 0, "unlock", "g", "--force")
-	g.stderr.expect(t, "lost the lock", 30*time.Second)
+	g.stderr.expect(t, "WARNING: lock lost", 30*time.Second)
 	_ = g.stdin.Close()
 	if code := g.finish(t, 30*time.Second); code != 0 {
 		t.Fatalf("guard exit %d", code)

@@ -467,7 +467,7 @@ func TestGuardLostLock(t *testing.T) {
 				t.Fatalf("lock after force-break: exit %d: %s", r.code, r.stderr)
 			}
 			other, _ := readLock(t, root, "x")
-			p.stderr.expect(t, "lost the lock", 30*time.Second)
+			p.stderr.expect(t, "WARNING: lock lost", 30*time.Second)
 			want := 143 // the child, stopped with SIGTERM
 			if !kill {
 				p.stderr.expect(t, "keeps running", 5*time.Second)
@@ -477,7 +477,7 @@ func TestGuardLostLock(t *testing.T) {
 			if code := p.finish(t, 30*time.Second); code != want {
 				t.Fatalf("guard exit %d, want %d; stderr: %s", code, want, p.stderr.all())
 			}
-			if n := strings.Count(p.stderr.all(), "lost the lock"); n != 1 {
+			if n := strings.Count(p.stderr.all(), "WARNING: lock lost"); n != 1 {
 				t.Errorf("loss reported %d times:\n%s", n, p.stderr.all())
 			}
 			if rec, ok := readLock(t, root, "x"); !ok || rec.LockID != other.LockID {

@@ -60,7 +60,7 @@ func replace(dir, name string, data []byte, perm fs.FileMode, durable bool) erro
 		return err
 	}
 	if durable {
-		if err := f.Sync(); err != nil {
+		if err := syncData(f); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,7 @@ func (g *Guard) SetCounter(v uint64) error {
 	}
 	// Synced: a token handed out must never be handed out again, even after
 	// a crash of the host.
-	return g.f.Sync()
+	return syncData(g.f)
 }
 
 func padUint(v uint64) string {

@@ -87,17 +87,24 @@ func Run(f *Factory, args []string) int {
 // errorText adds what to do next for the errors people hit most.
 func errorText(err error) string {
 	var held *lokt.HeldError
+	var frozen *lokt.FrozenError
 	var notOwner *lokt.NotOwnerError
 	var timeout *lokt.TimeoutError
 	msg := err.Error()
 	switch {
 	case errors.Is(err, lockfile.ErrInvalidName):
-	case errors.As(err, &timeout) && errors.As(err, &held):
-		msg += fmt.Sprintf("\n  to wait longer: raise --timeout (0 waits without limit); to see more: lokt why %s", held.Lock.Name)
+	case errors.As(err, &notOwner) && notOwner.State.Stale():
+		msg += fmt.Sprintf("\n  it is %s, so anyone may remove it: lokt unlock %s --break-stale", notOwner.State, notOwner.Lock.Name)
 	case errors.As(err, &notOwner):
 		msg += fmt.Sprintf("\n  to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", notOwner.Lock.Name)
+	case errors.As(err, &timeout) && errors.As(err, &held):
+		msg += fmt.Sprintf("\n  to wait longer: raise --timeout (0 waits without limit); to see more: lokt why %s", held.Lock.Name)
+	case errors.As(err, &timeout) && errors.As(err, &frozen):
+		msg += fmt.Sprintf("\n  to wait longer: raise --timeout; to lift the freeze: lokt unfreeze %s", frozen.Freeze.Name)
 	case errors.As(err, &held):
 		msg += fmt.Sprintf("\n  to wait for it: add --wait; to see more: lokt why %s", held.Lock.Name)
+	case errors.As(err, &frozen):
+		msg += fmt.Sprintf("\n  to wait until it ends: add --wait; to lift it: lokt unfreeze %s", frozen.Freeze.Name)
 	}
 	return msg
 }

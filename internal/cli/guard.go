@@ -331,7 +331,7 @@ func (g *guard) reportLost(cause error, running bool) {
 	}
 	g.lost = true
 	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.lock, Reason: cause.Error()})
-	g.warnf("WARNING: lost the lock %q: %v", g.opts.Name, cause)
+	g.warnf("WARNING: %v", cause) // cause reads "lock lost: \"NAME\" ..."
 	switch {
 	case !running:
 		g.warnf("WARNING: the command ran without the lock for part of its run")

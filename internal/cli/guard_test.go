@@ -209,7 +209,7 @@ func TestRunGuardLostLock(t *testing.T) {
 	if exitCode(err) != 143 {
 		t.Fatalf("err %v (exit %d), want 143 (child stopped by SIGTERM)", err, exitCode(err))
 	}
-	if n := strings.Count(errOut.String(), "lost the lock"); n != 1 {
+	if n := strings.Count(errOut.String(), "WARNING: lock lost"); n != 1 {
 		t.Errorf("loss reported %d times:\n%s", n, errOut)
 	}
 	mu.Lock()
@@ -257,7 +257,7 @@ func TestRunGuardVerifiesWithoutTTL(t *testing.T) {
 	}
 	guardTestBreakOnceRunning(t, root, "x")
 	err = runGuard(context.Background(), f, &GuardOptions{Name: "x", Command: []string{"sleep", "30"}, KillOnLost: true})
-	if exitCode(err) != 143 || !strings.Contains(errOut.String(), "lost the lock") {
+	if exitCode(err) != 143 || !strings.Contains(errOut.String(), "WARNING: lock lost") {
 		t.Fatalf("err %v (exit %d), stderr %q", err, exitCode(err), errOut)
 	}
 }

@@ -37,8 +37,14 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// ago renders a past instant relative to now for tables.
-func ago(now, t time.Time) string { return shortDur(now.Sub(t)) }
+// ago renders a past instant relative to now for tables. A time in the
+// future can only come from a clock that was ahead when it was written.
+func ago(now, t time.Time) string {
+	if d := now.Sub(t); d < 0 {
+		return "in " + shortDur(-d) + " (clock skew?)"
+	}
+	return shortDur(now.Sub(t))
+}
 
 // left renders time until an optional expiry.
 func left(now time.Time, t *time.Time) string {
@@ -77,4 +83,12 @@ func holderText(l *lokt.Lock) string {
 		s += " (" + l.AgentID + ")"
 	}
 	return s
+}
+
+// holderWithPID is holderText plus the process, or that there is none.
+func holderWithPID(l *lokt.Lock) string {
+	if l.PID == 0 {
+		return holderText(l) + " (no process)"
+	}
+	return fmt.Sprintf("%s pid %d", holderText(l), l.PID)
 }

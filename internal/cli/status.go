@@ -81,10 +81,17 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		var list []*lokt.Status
 		if opts.Name != "" {
 			st, err := root.Get(opts.Name)
-			if err != nil {
+			switch {
+			case errors.Is(err, lokt.ErrNotFound):
+				// A freeze alone is still something to show.
+				if _, ferr := root.GetFreeze(opts.Name); ferr != nil {
+					return err
+				}
+			case err != nil:
 				return err
+			default:
+				list = []*lokt.Status{st}
 			}
-			list = []*lokt.Status{st}
 		} else {
 			list, err = root.List()
 			if err != nil {
@@ -116,7 +123,21 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	} else {
 		printStatus(f, &out)
 	}
-	return errors.Join(problems...)
+	return joinDistinct(problems)
+}
+
+// joinDistinct joins errors, dropping repeats: pruning and listing meet the
+// same unreadable record, which deserves one message.
+func joinDistinct(errs []error) error {
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range errs {
+		if e != nil && !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
 }
 
 func printStatus(f *Factory, s *statusJSON) {

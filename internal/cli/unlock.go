@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -95,7 +96,8 @@ func runUnlock(ctx context.Context, f *Factory, opts *UnlockOptions) error {
 	l, err := root.Release(ctx, opts.Name, ro)
 	var held *lokt.HeldError
 	if errors.As(err, &held) && opts.BreakStale {
-		return &exitError{code: ExitHeld, err: fmt.Errorf("%w\n  it is not stale, so --break-stale left it alone; --force breaks it anyway", err)}
+		// Flattened to text: the held-lock advice (add --wait) is for lock.
+		return &exitError{code: ExitHeld, err: fmt.Errorf("%s\n  it is not stale, so --break-stale left it alone; --force breaks it anyway", err)}
 	}
 	if err != nil {
 		return err
@@ -136,7 +138,7 @@ func reportReleased(f *Factory, opts *UnlockOptions, locks []*lokt.Lock) error {
 	if opts.JSON {
 		out := make([]lockJSON, 0, len(locks))
 		for _, l := range locks {
-			out = append(out, lockJSON{Lock: l, State: "released"})
+			out = append(out, lockJSON{Lock: l, TTLSec: int64(l.TTL / time.Second), State: "released"})
 		}
 		return writeJSON(f.IO.Out, map[string]any{"released": out})
 	}
@@ -157,7 +159,7 @@ func reportReleased(f *Factory, opts *UnlockOptions, locks []*lokt.Lock) error {
 		if l == nil {
 			continue
 		}
-		fmt.Fprintf(f.IO.Out, "%s %q (held by %s pid %d)\n", verb, l.Name, holderText(l), l.PID)
+		fmt.Fprintf(f.IO.Out, "%s %q (held by %s)\n", verb, l.Name, holderWithPID(l))
 	}
 	return nil
 }

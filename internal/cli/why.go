@@ -124,12 +124,12 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 			return nil
 		}
 		v.Acquirable = false
-		v.Reasons = append(v.Reasons, liveReasons(l, now)...)
+		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner)...)
 	}
 	return nil
 }
 
-func liveReasons(l *lokt.Lock, now time.Time) []string {
+func liveReasons(l *lokt.Lock, now time.Time, caller string) []string {
 	who := fmt.Sprintf("held by %s pid %d since %s (%s)", holderText(l), l.PID, l.AcquiredAt.Local().Format(time.RFC3339), shortDur(now.Sub(l.AcquiredAt)))
 	if l.PID == 0 {
 		who = fmt.Sprintf("held by %s with no holder process since %s", holderText(l), l.AcquiredAt.Local().Format(time.RFC3339))
@@ -144,6 +144,10 @@ func liveReasons(l *lokt.Lock, now time.Time) []string {
 	if l.ChildPID != 0 {
 		out = append(out, fmt.Sprintf("its command (pid %d) also keeps it held while it runs", l.ChildPID))
 	}
-	out = append(out, "wait for it with --wait; break it only if you are sure it is abandoned: lokt unlock "+l.Name+" --force")
+	if l.Owner == caller {
+		out = append(out, "its owner label is yours ("+caller+"): lokt unlock "+l.Name+" releases it, if its holder is done with it; or wait for it with --wait")
+	} else {
+		out = append(out, "wait for it with --wait; break it only if you are sure it is abandoned: lokt unlock "+l.Name+" --force")
+	}
 	return out
 }

@@ -22,8 +22,11 @@ import (
 const (
 	recordExt = ".json"
 	guardExt  = ".lck"
-	dirPerm   = 0o755
-	filePerm  = 0o644
+	// The umask decides the final modes, as for any file a user creates:
+	// users who share a root (a CI user and a deploy user) give it a shared
+	// group, the setgid bit and umask 002; a single user gets 0755/0644.
+	dirPerm  = 0o777
+	filePerm = 0o666
 )
 
 // Store is a lock root on a filesystem.

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -72,6 +75,9 @@ type Lock struct {
 	TTLSec     int64             `json:"ttl_sec"`
 	Token      uint64            `json:"token,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
+	// Extra keeps fields a newer lokt of the same protocol version added,
+	// so that rewriting the record here (refresh, renew) does not drop them.
+	Extra map[string]json.RawMessage `json:"-"`
 }
 
 // Freeze is one freeze record: freezes/NAME.json. Freezes always expire.
@@ -86,6 +92,8 @@ type Freeze struct {
 	FrozenAt  Time   `json:"frozen_at"`
 	ExpiresAt Time   `json:"expires_at"`
 	TTLSec    int64  `json:"ttl_sec"`
+	// Extra keeps fields a newer lokt of the same protocol version added.
+	Extra map[string]json.RawMessage `json:"-"`
 }
 
 // ErrCorrupt is wrapped by decode errors for bytes that are not a valid
@@ -173,14 +181,82 @@ func decode(data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	known := knownFields(v)
+	for k, raw := range all {
+		// encoding/json matches field names case-insensitively, so a key
+		// that filled a known field must not also be kept as extra.
+		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
+			delete(all, k)
+			continue
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		all[k] = compact.Bytes()
+	}
+	if len(all) == 0 {
+		all = nil
+	}
+	switch r := v.(type) {
+	case *Lock:
+		r.Extra = all
+	case *Freeze:
+		r.Extra = all
+	}
 	return nil
 }
 
-// Encode renders a record as indented JSON with a trailing newline.
+// knownFields lists the JSON names of a record type's fields.
+func knownFields(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// Encode renders a record as indented JSON with a trailing newline,
+// including the fields of a newer writer it kept in Extra.
 func Encode(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var extra map[string]json.RawMessage
+	switch r := v.(type) {
+	case *Lock:
+		extra = r.Extra
+	case *Freeze:
+		extra = r.Extra
+	}
+	out := v
+	if len(extra) > 0 {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(b, &all); err != nil {
+			return nil, err
+		}
+		for k, raw := range extra {
+			if _, known := all[k]; !known {
+				all[k] = raw
+			}
+		}
+		out = all
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // records are read by tools, not browsers
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return buf.Bytes(), nil
 }

@@ -290,3 +290,35 @@ func TestEncodeError(t *testing.T) {
 		t.Fatal("Encode of an unencodable value succeeded")
 	}
 }
+
+// A newer lokt of protocol 1 may add optional fields; rewriting its record
+// here (refresh, renew) must carry them over, and no known field may be
+// kept twice under a differently cased key.
+func TestUnknownFieldsSurviveRewrite(t *testing.T) {
+	in := `{"version":1,"name":"x","lock_id":"id","owner":"o","host":"h","pid":1,"pid_start":"s",` +
+		`"acquired_at":"2030-01-01T00:00:00Z","ttl_sec":0,"Owner_Note":"a & b","lease":{"node": "n1", "epoch": 3},"OWNER":"o"}`
+	l, err := DecodeLock([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Extra) != 2 || string(l.Extra["lease"]) != `{"node":"n1","epoch":3}` {
+		t.Fatalf("Extra = %q", l.Extra)
+	}
+	l.TTLSec = 60
+	out, err := Encode(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"lease": {`, `"epoch": 3`, `"Owner_Note": "a & b"`, `"ttl_sec": 60`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rewritten record lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), `"OWNER"`) {
+		t.Errorf("a differently cased known key was kept:\n%s", out)
+	}
+	back, err := DecodeLock(out)
+	if err != nil || !reflect.DeepEqual(back, l) {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+}
