@@ -104,7 +104,7 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (it is a %s)", path, ErrNotRegular, kind(st.Mode()))
+		return nil, fmt.Errorf("%s: %w (it is a %s)", path, ErrNotRegular, Kind(st.Mode()))
 	}
 	// A record is a few hundred bytes; refuse to slurp a planted huge file.
 	const maxRecord = 1 << 20
@@ -132,7 +132,7 @@ func EnsureDir(path string, perm fs.FileMode) error {
 		return err
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("%s is a %s, not a directory; lokt will not use it (move it away, or point LOKT_ROOT elsewhere)", path, kind(st.Mode()))
+		return fmt.Errorf("%s is a %s, not a directory; lokt will not use it (move it away, or point LOKT_ROOT elsewhere)", path, Kind(st.Mode()))
 	}
 	return nil
 }
@@ -140,7 +140,8 @@ func EnsureDir(path string, perm fs.FileMode) error {
 // IsTemp reports whether a directory entry is a temporary file of WriteFile.
 func IsTemp(name string) bool { return strings.HasPrefix(name, TempPrefix) }
 
-func kind(m fs.FileMode) string {
+// Kind names a file type for messages: "symlink", "directory", ...
+func Kind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
 		return "symlink"

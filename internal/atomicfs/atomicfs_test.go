@@ -269,8 +269,8 @@ func TestKind(t *testing.T) {
 		0o644:                             "regular file",
 		fs.ModeIrregular:                  "special file",
 	} {
-		if got := kind(m); got != want {
-			t.Errorf("kind(%v) = %q, want %q", m, got, want)
+		if got := Kind(m); got != want {
+			t.Errorf("Kind(%v) = %q, want %q", m, got, want)
 		}
 	}
 }

@@ -211,6 +211,9 @@ func auditDetails(rec *audit.Record) string {
 			add("token %d", rec.Token)
 		}
 		add("lock %s", shortID(rec.LockID))
+		if rec.Reason != "" {
+			add("%s", rec.Reason)
+		}
 	case lokt.EventRelease:
 		add("lock %s", shortID(rec.LockID))
 		if h := rec.Holder; h != nil && (h.PID != rec.PID || h.Host != rec.Host || h.Owner != rec.Owner) {

@@ -7,6 +7,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -93,6 +95,12 @@ func errorText(err error) string {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, lockfile.ErrInvalidName):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		msg += "\n  the lock root's filesystem is full (or over quota): free space there and retry; no lock was changed"
+	case errors.Is(err, syscall.EROFS):
+		msg += "\n  the lock root is on a read-only filesystem: set LOKT_ROOT to a writable directory"
+	case errors.Is(err, fs.ErrPermission):
+		msg += "\n  check the permissions of the lock root (lokt doctor explains), or set LOKT_ROOT to a directory you can write"
 	case errors.As(err, &notOwner) && notOwner.State.Stale():
 		msg += fmt.Sprintf("\n  it is %s, so anyone may remove it: lokt unlock %s --break-stale", notOwner.State, notOwner.Lock.Name)
 	case errors.As(err, &notOwner):

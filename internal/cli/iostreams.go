@@ -14,13 +14,11 @@ type IOStreams struct {
 	// StderrTTY is true when ErrOut is a terminal (progress lines redraw in
 	// place there).
 	StderrTTY bool
-	// Color is true when colour may be used: a terminal and no NO_COLOR.
-	Color bool
 }
 
 // SystemIO returns the process's standard streams.
 func SystemIO() *IOStreams {
 	tty := isTerminal(os.Stderr)
-	_, noColor := os.LookupEnv("NO_COLOR")
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, StderrTTY: tty, Color: tty && !noColor}
+	// lokt prints no colour, so NO_COLOR needs no handling.
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, StderrTTY: tty}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 	"github.com/lokt-dev/lokt/internal/audit"
 	"github.com/lokt-dev/lokt/internal/proc"
 )
@@ -35,7 +36,7 @@ func (d *doctor) auditLog() verdict {
 		return fail(fmt.Sprintf("%s is a symlink; lokt never writes the audit log through one, so no event is being recorded", path),
 			"remove the symlink (lokt then creates a real audit.log): rm "+path)
 	case !st.Mode().IsRegular():
-		return fail(fmt.Sprintf("%s is a %s, not a regular file; no event is being recorded", path, kind(st.Mode())),
+		return fail(fmt.Sprintf("%s is a %s, not a regular file; no event is being recorded", path, atomicfs.Kind(st.Mode())),
 			"move it away; lokt then creates a real audit.log")
 	}
 	files, _ := audit.Files(d.loc.Dir)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 	"github.com/lokt-dev/lokt/internal/fsinfo"
 	"github.com/lokt-dev/lokt/store"
 )
@@ -77,7 +78,7 @@ func (d *doctor) dirCheck(name, path string, parentExists bool) (usable, present
 			fmt.Sprintf("replace the symlink with a real directory, or set LOKT_ROOT to the real location (%s)", target)))
 		return false, true
 	case !st.IsDir():
-		d.add(name, fail(fmt.Sprintf("%s is a %s, not a directory; lokt cannot use it", path, kind(st.Mode())),
+		d.add(name, fail(fmt.Sprintf("%s is a %s, not a directory; lokt cannot use it", path, atomicfs.Kind(st.Mode())),
 			"move it out of the way, or set LOKT_ROOT to another directory"))
 		return false, true
 	}
@@ -119,22 +120,4 @@ func (d *doctor) rootPermissions() verdict {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m.IsRegular():
-		return "regular file"
-	}
-	return "special file"
 }
