@@ -50,11 +50,16 @@ func (o *AcquireOptions) validate(name string) error {
 // *HeldError; if the name is frozen, a *FrozenError. With o.Wait it blocks
 // until it succeeds or ctx ends; a deadline then gives a *TimeoutError.
 //
-// Waiting is event-driven: the waiter watches the lock's record and retries
-// when it changes, so a release wakes it at once. Because a holder can also
-// die without touching the record, the waiter rechecks on a timer too, with
-// exponential backoff capped at maxPoll, or at the lock's expiry if sooner.
-// Waiters are not queued: whoever retries first after a release wins.
+// Waiting: waiters line up on a per-name kernel lock (when the store is a
+// store.Queue). Only the first in line works for the lock: it watches the
+// record and retries when it is removed, the one change that can free it,
+// and since a holder can also die without touching the record, it rechecks
+// on a timer too (backoff from minPoll to maxPoll, or sooner if the lock
+// expires sooner). The others sleep in the kernel until the head acquires
+// and leaves the line, so a release wakes one waiter, not all of them, and
+// the line is roughly first come, first served. A waiter not at the head
+// still retries every lineRecheck on its own, so a head that is stopped
+// (Ctrl-Z) or slow cannot hold the others back for longer than that.
 func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Lock, error) {
 	if err := o.validate(name); err != nil {
 		return nil, err
@@ -68,12 +73,64 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	if !o.Wait || !isBlocked(err) {
 		return l, err
 	}
-	// Only a blocked waiter subscribes (a watcher costs a kernel grace period
-	// to tear down), and it subscribes before trying again, so a release
-	// between that attempt and the wait cannot be missed.
 	if o.OnBlocked != nil {
 		o.OnBlocked(err)
 	}
+	timedOut := func(blocker error) error {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &TimeoutError{Waited: r.now().Sub(start), Blocker: blocker}
+		}
+		return ctx.Err()
+	}
+	if q, ok := r.store.(store.Queue); ok {
+		if first, leave, qerr := q.Line(store.Key{NS: store.Locks, Name: name}); qerr == nil {
+			defer leave()
+			var done bool
+			l, done, err = r.waitForTurn(ctx, name, &o, first, err)
+			if done {
+				if err != nil && ctx.Err() != nil && isBlocked(err) {
+					return nil, timedOut(err)
+				}
+				return l, err
+			}
+		}
+		// Without a line (e.g. a read-only guard directory) every waiter
+		// works for the lock as the head does.
+	}
+	return r.waitAtHead(ctx, name, &o, timedOut)
+}
+
+// waitForTurn waits in line, retrying on its own every lineRecheck. It
+// returns done=false once the caller is first in line, still blocked.
+func (r *Root) waitForTurn(ctx context.Context, name string, o *AcquireOptions, first <-chan struct{}, blocker error) (l *Lock, done bool, err error) {
+	for {
+		timer := time.NewTimer(jitter(lineRecheck))
+		select {
+		case <-first:
+			timer.Stop()
+			return nil, false, blocker
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, true, blocker
+		case <-timer.C:
+		}
+		l, _, err := r.tryAcquire(ctx, name, o, false)
+		if !isBlocked(err) {
+			return l, true, err
+		}
+		blocker = err
+		if o.OnBlocked != nil {
+			o.OnBlocked(err)
+		}
+	}
+}
+
+// waitAtHead is the first waiter's loop: watch for removal, poll for
+// holders that die or expire.
+func (r *Root) waitAtHead(ctx context.Context, name string, o *AcquireOptions, timedOut func(error) error) (*Lock, error) {
+	// Subscribe before trying again, so a release between that attempt and
+	// the wait cannot be missed. (A watcher costs a kernel grace period to
+	// tear down, which is why the uncontended path never subscribes.)
 	watchCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	changed, werr := r.store.Watch(watchCtx, store.Key{NS: store.Locks, Name: name}, store.Key{NS: store.Freezes, Name: name})
@@ -82,12 +139,12 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	}
 	delay := minPoll
 	for {
-		l, until, err := r.tryAcquire(ctx, name, &o, false)
-		if !isBlocked(err) {
-			return l, err
+		l, until, blocker := r.tryAcquire(ctx, name, o, false)
+		if !isBlocked(blocker) {
+			return l, blocker
 		}
 		if o.OnBlocked != nil {
-			o.OnBlocked(err)
+			o.OnBlocked(blocker)
 		}
 		sleep := jitter(delay)
 		if !until.IsZero() {
@@ -99,10 +156,7 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &TimeoutError{Waited: r.now().Sub(start), Blocker: err}
-			}
-			return nil, ctx.Err()
+			return nil, timedOut(blocker)
 		case <-changed:
 			delay = minPoll
 		case <-timer.C:
@@ -117,6 +171,8 @@ const (
 	// maxPoll bounds how long a waiter takes to notice a holder that died
 	// without releasing.
 	maxPoll = 500 * time.Millisecond
+	// lineRecheck is how often a waiter behind the head retries by itself.
+	lineRecheck = time.Second
 )
 
 // jitter spreads waiters' rechecks over [d/2, d) so they do not move in step.

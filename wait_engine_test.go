@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lokt-dev/lokt/store"
 )
 
 func engCount(events []Event, typ EventType) int {
@@ -199,5 +201,47 @@ func TestAcquireWaitForUnfreeze(t *testing.T) {
 	}
 	if err := <-lifted; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A waiter at the head of the line that never moves (a stopped process)
+// must not hold the others back: they retry on their own every
+// lineRecheck and take the lock once it is free.
+func TestWaitPastStuckHeadOfLine(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	held := f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
+
+	q, ok := f.root.store.(store.Queue)
+	if !ok {
+		t.Fatal("the file store is not a store.Queue")
+	}
+	first, leave, err := q.Line(store.Key{NS: store.Locks, Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	<-first // the stuck head
+
+	blocked := make(chan struct{}, 16)
+	got := make(chan error, 1)
+	go func() {
+		o := engAcqOpts("bob", f.holder(2), 0)
+		o.Wait = true
+		o.OnBlocked = func(error) { blocked <- struct{}{} }
+		_, err := f.root.Acquire(ctx, "x", o)
+		got <- err
+	}()
+	<-blocked
+	if _, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, LockID: held.LockID}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("waiter behind a stuck head: %v", err)
+		}
+	case <-time.After(10 * lineRecheck):
+		t.Fatal("a waiter behind a stuck head of the line never took the free lock")
 	}
 }

@@ -83,3 +83,17 @@ type Store interface {
 // ErrUnsafe is wrapped when a record's storage is not something the backend
 // will touch (for files: a symlink, a directory, a device).
 var ErrUnsafe = errors.New("unsafe record path")
+
+// Queue is implemented by stores that can line waiters up for a key, so
+// that only the first in line watches the record and the others sleep until
+// their turn instead of being woken by every release they cannot win. The
+// engine uses it when the store has it; correctness never depends on it
+// (the compare-and-swap in Update decides who holds a lock).
+type Queue interface {
+	// Line puts the caller in the waiting line for key. first is closed
+	// once the caller is at the head; leave takes the caller out of the
+	// line, wherever it is, and must be called exactly once. A caller that
+	// leaves before its turn may keep a place in the line until that turn
+	// comes (it is then passed on at once).
+	Line(key Key) (first <-chan struct{}, leave func(), err error)
+}

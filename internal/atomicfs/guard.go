@@ -16,6 +16,20 @@ type Guard struct{ f *os.File }
 // until it holds an exclusive lock on it. Guard files are never removed:
 // unlinking one would let two processes lock different inodes of one name.
 func LockGuard(path string, perm fs.FileMode) (*Guard, error) {
+	g, err := OpenGuard(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Lock(); err != nil {
+		_ = g.Unlock()
+		return nil, err
+	}
+	return g, nil
+}
+
+// OpenGuard opens (creating if needed) the guard file at path without
+// locking it, for callers that lock it in the background.
+func OpenGuard(path string, perm fs.FileMode) (*Guard, error) {
 	f, err := openGuard(path, perm)
 	if err != nil {
 		if isSymlinkErr(err) {
@@ -23,11 +37,16 @@ func LockGuard(path string, perm fs.FileMode) (*Guard, error) {
 		}
 		return nil, err
 	}
-	if err := lockExclusive(f); err != nil {
-		_ = f.Close()
-		return nil, &fs.PathError{Op: "lock", Path: path, Err: err}
-	}
 	return &Guard{f: f}, nil
+}
+
+// Lock blocks until this descriptor holds the exclusive lock. It must not
+// run while another goroutine calls Unlock.
+func (g *Guard) Lock() error {
+	if err := lockExclusive(g.f); err != nil {
+		return &fs.PathError{Op: "lock", Path: g.f.Name(), Err: err}
+	}
+	return nil
 }
 
 // Counter returns the number stored in the guard file (0 if none). Lokt keeps
@@ -62,5 +81,6 @@ func padUint(v uint64) string {
 	return s
 }
 
-// Unlock releases the lock; closing the only descriptor drops it.
+// Unlock releases the lock (if held) and closes the file; closing the only
+// descriptor drops it.
 func (g *Guard) Unlock() error { return g.f.Close() }
