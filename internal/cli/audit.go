@@ -68,9 +68,6 @@ counted on stderr.`,
 				return runF(opts)
 			}
 			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
 			if opts.Tail {
 				ctx, _ = interruptContext(ctx)
 			}

@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -79,7 +80,8 @@ func Main(args []string) int {
 func Run(f *Factory, args []string) int {
 	cmd := NewRootCmd(f)
 	cmd.SetArgs(args)
-	err := cmd.Execute()
+	// A context from the start, so run functions never see a nil one.
+	err := cmd.ExecuteContext(context.Background())
 	if err != nil && err.Error() != "" {
 		fmt.Fprintf(f.IO.ErrOut, "lokt: %s\n", errorText(err))
 	}

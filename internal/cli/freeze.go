@@ -59,9 +59,6 @@ unrelated. Freezing a frozen NAME replaces its freeze.`,
 }
 
 func runFreeze(ctx context.Context, f *Factory, opts *FreezeOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	root, err := f.Root(true)
 	if err != nil {
 		return err

@@ -160,9 +160,6 @@ type guard struct {
 }
 
 func runGuard(ctx context.Context, f *Factory, opts *GuardOptions) (err error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if err := lockfile.ValidateName(opts.Name); err != nil {
 		return err
 	}

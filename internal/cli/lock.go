@@ -110,9 +110,6 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 // an immediate exit 2 when the holder is this process's own ancestor (a
 // guarded command asking for its guard's lock would otherwise wait forever).
 func acquire(ctx context.Context, f *Factory, root *lokt.Root, name string, ao lokt.AcquireOptions, timeout time.Duration, quiet bool) (*lokt.Lock, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	var nested error
 	checked := ""
 	if ao.Wait {

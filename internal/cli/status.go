@@ -53,9 +53,6 @@ type statusJSON struct {
 }
 
 func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	loc, err := f.Location()
 	if err != nil {
 		return err

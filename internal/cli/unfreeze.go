@@ -42,9 +42,6 @@ frozen; an expired freeze counts as not frozen and is removed.`,
 }
 
 func runUnfreeze(ctx context.Context, f *Factory, opts *UnfreezeOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	root, err := f.Root(false)
 	if errors.Is(err, errNoRoot) {
 		return fmt.Errorf("%q is not frozen: %w (no lock root yet)", opts.Name, lokt.ErrNotFound)

@@ -69,9 +69,6 @@ holder process gone, or file corrupt); --force removes it whoever holds it.
 }
 
 func runUnlock(ctx context.Context, f *Factory, opts *UnlockOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	root, err := f.Root(false)
 	if errors.Is(err, errNoRoot) {
 		if opts.All {
