@@ -241,7 +241,7 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 			if reportDeny {
 				events = append(events, Event{Time: now, Type: EventDeny, Name: name, Actor: actor, Lock: held})
 			}
-			return store.Change{}, &HeldError{Lock: held, Now: now}
+			return store.Change{}, &HeldError{Lock: held, Now: now, Remote: old.Host != r.host}
 		default:
 			prevToken = old.Token
 			events = append(events, Event{Time: now, Type: EventStaleBreak, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(oldState)})

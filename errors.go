@@ -18,12 +18,15 @@ var ErrLost = errors.New("lock lost")
 // HeldError reports that another holder has the lock.
 type HeldError struct {
 	Lock *Lock
+	// Remote is set when the holder is on another host: lokt cannot check
+	// that process, only the lock's TTL.
+	Remote bool
 	// Now is when the lock was judged, for the ages in the message.
 	Now time.Time
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now))
+	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Remote))
 }
 
 // FrozenError reports that a freeze blocks the name.
@@ -53,7 +56,7 @@ type NotOwnerError struct {
 }
 
 func (e *NotOwnerError) Error() string {
-	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now))
+	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now, false))
 }
 
 // TimeoutError reports that a wait ended before the lock became free. It
@@ -100,7 +103,7 @@ func (e *NoProcessError) Error() string {
 	return fmt.Sprintf("no running process has pid %d", e.PID)
 }
 
-func describeHolder(l *Lock, now time.Time) string {
+func describeHolder(l *Lock, now time.Time, remote bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s@%s", l.Owner, l.Host)
 	if l.AgentID != "" {
@@ -114,6 +117,8 @@ func describeHolder(l *Lock, now time.Time) string {
 	fmt.Fprintf(&b, " since %s (%s ago)", l.AcquiredAt.Local().Format(time.RFC3339), roundDur(now.Sub(l.AcquiredAt)))
 	if l.ExpiresAt != nil {
 		fmt.Fprintf(&b, ", expires %s (in %s)", l.ExpiresAt.Local().Format(time.RFC3339), roundDur(l.ExpiresAt.Sub(now)))
+	} else if remote {
+		b.WriteString(", no expiry: its holder is on another host, which lokt cannot check, so it is held until unlocked")
 	} else {
 		b.WriteString(", no expiry: held while the holder process lives")
 	}

@@ -159,7 +159,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 		case BreakStale:
 			state := r.judge(old, now)
 			if !state.Stale() {
-				return store.Change{}, &HeldError{Lock: removed, Now: now}
+				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: old.Host != r.host}
 			}
 			ev.Type, ev.Reason = EventStaleBreak, string(state)
 		case Force:
