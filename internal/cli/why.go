@@ -124,12 +124,12 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 			return nil
 		}
 		v.Acquirable = false
-		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner)...)
+		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner, l.Host != root.Host())...)
 	}
 	return nil
 }
 
-func liveReasons(l *lokt.Lock, now time.Time, caller string) []string {
+func liveReasons(l *lokt.Lock, now time.Time, caller string, remote bool) []string {
 	who := fmt.Sprintf("held by %s pid %d since %s (%s)", holderText(l), l.PID, l.AcquiredAt.Local().Format(time.RFC3339), shortDur(now.Sub(l.AcquiredAt)))
 	if l.PID == 0 {
 		who = fmt.Sprintf("held by %s with no holder process since %s", holderText(l), l.AcquiredAt.Local().Format(time.RFC3339))
@@ -138,6 +138,8 @@ func liveReasons(l *lokt.Lock, now time.Time, caller string) []string {
 	switch {
 	case l.ExpiresAt != nil:
 		out = append(out, fmt.Sprintf("it expires at %s (in %s) unless renewed", l.ExpiresAt.Local().Format(time.RFC3339), shortDur(l.ExpiresAt.Sub(now))))
+	case remote:
+		out = append(out, fmt.Sprintf("it has no TTL and its holder is on host %s, which lokt cannot check from here: it is held until its owner runs lokt unlock %s", l.Host, l.Name))
 	default:
 		out = append(out, fmt.Sprintf("it has no TTL: it is held until pid %d exits or the owner runs lokt unlock %s", l.PID, l.Name))
 	}
