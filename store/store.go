@@ -62,15 +62,21 @@ type Key struct {
 // moment its Change is stored. cur is nil when the record does not exist.
 // If fn returns an error nothing is written and Update returns that error.
 // fn may run more than once (a backend with optimistic transactions retries
-// on conflict), so it must compute its result from cur alone.
+// on conflict), so it must compute its result from cur (and the reads below)
+// alone.
+//
+// Updates of all keys that share a Name (a lock and its freeze) form one
+// critical section: fn may Read another key of the same Name and sees its
+// latest committed state, which cannot change before fn's Change is stored.
+// That is what orders a freeze against acquisitions of its name.
 // A record that cannot be read safely (a symlink, a directory) makes Update
 // fail without calling fn. Readers must only ever see whole records.
 type Store interface {
 	Update(ctx context.Context, key Key, fn func(cur []byte, seq uint64) (Change, error)) error
 	// Read returns the record's bytes, or an error wrapping ErrNotExist.
-	Read(key Key) ([]byte, error)
+	Read(ctx context.Context, key Key) ([]byte, error)
 	// List returns the names of the records in ns, sorted.
-	List(ns Namespace) ([]string, error)
+	List(ctx context.Context, ns Namespace) ([]string, error)
 	// Watch returns a channel that receives a value (coalesced) whenever one
 	// of keys is removed, until ctx ends: removal is the only change that
 	// can free a lock or lift a freeze. Backends that cannot watch return a
