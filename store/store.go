@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 )
 
 // Namespace separates record kinds; a lock and a freeze of one name never
@@ -102,4 +103,37 @@ type Queue interface {
 	// leaves before its turn may keep a place in the line until that turn
 	// comes (it is then passed on at once).
 	Line(key Key) (first <-chan struct{}, leave func(), err error)
+}
+
+// Keeper is implemented by stores that can keep evidence that a holder is
+// alive without asking about pids: the file backend uses a kernel lock on a
+// file per acquisition, which the holder's whole process tree inherits; a
+// consensus store would use a lease. The engine judges a record whose
+// evidence is gone as stale at once, and a record whose evidence is held as
+// live, whatever its pids say.
+type Keeper interface {
+	// Keep creates and takes the evidence for acquisition id of key,
+	// before the record that names it is written.
+	Keep(ctx context.Context, key Key, id string) (Kept, error)
+	// Alive reports whether anyone still holds the evidence of acquisition
+	// id of key. It answers false with a nil error only when the evidence
+	// is provably gone.
+	Alive(ctx context.Context, key Key, id string) (bool, error)
+	// Forget removes what Keep created for a record that is gone for good
+	// (released, or broken after Alive said false). Idempotent.
+	Forget(ctx context.Context, key Key, id string) error
+}
+
+// Kept is the evidence one holder keeps.
+type Kept interface {
+	// Files are descriptors that processes started by the holder must
+	// inherit to keep the evidence alive after the holder itself exits
+	// (none for a lease).
+	Files() []*os.File
+	// Done is closed if the evidence is lost while held (a lease that
+	// expired); nil when it cannot be lost while this process lives.
+	Done() <-chan struct{}
+	// Close gives up this process's hold on the evidence. Inherited copies
+	// keep it alive until they close too.
+	Close() error
 }
