@@ -296,7 +296,20 @@ func put(rec any, seq uint64) (store.Change, error) {
 	if err != nil {
 		return store.Change{}, err
 	}
-	return store.Change{Op: store.Put, Data: data, Seq: seq, Durable: mustSurviveCrash(rec)}, nil
+	return store.Change{Op: store.Put, Data: data, Seq: seq, Durable: mustSurviveCrash(rec), TTL: recordTTL(rec)}, nil
+}
+
+// recordTTL is how long a record means anything unless renewed: a store
+// with leases lets it vanish by itself afterwards (the engine still judges
+// expiry from the record, which always comes first).
+func recordTTL(rec any) time.Duration {
+	switch r := rec.(type) {
+	case *lockfile.Lock:
+		return time.Duration(r.TTLSec) * time.Second
+	case *lockfile.Freeze:
+		return time.Duration(r.TTLSec) * time.Second
+	}
+	return 0
 }
 
 // remove deletes a lock record, durably when its existence mattered beyond

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // Namespace separates record kinds; a lock and a freeze of one name never
@@ -48,6 +49,16 @@ type Change struct {
 	// either way. The engine leaves it off for locks held by a process on
 	// this host, since such a crash ends the holder and so the lock.
 	Durable bool
+	// TTL, when positive, is how long a Put record is meaningful: a
+	// backend with leases attaches the record to one of at least this
+	// length, so it vanishes by itself once nobody renews it. The engine
+	// still judges expiry from the record; the file backend ignores TTL.
+	TTL time.Duration
+	// Kept, when set, is the holder evidence (from this store's Keeper)
+	// that a Put record belongs to: a backend with leases attaches the
+	// record to that lease instead, so the record ends when the evidence
+	// does. Backends whose evidence lives beside the record ignore it.
+	Kept Kept
 }
 
 // Key names one record.
@@ -86,6 +97,27 @@ type Store interface {
 	// Location describes where the records live, for messages.
 	Location() string
 }
+
+// ErrUnavailable is wrapped by every error that means the store could not
+// be reached or could not commit (no quorum, timeout, refused connection).
+// Such an operation changed nothing that the caller may rely on: an Update
+// that fails this way either did not commit or will be seen as not having
+// committed by the next read of the same key, never half of it.
+var ErrUnavailable = errors.New("lock store unavailable")
+
+// UnavailableError says which store could not be used and why.
+type UnavailableError struct {
+	Where string // the store's endpoints, for messages
+	Op    string // what was being done, e.g. "read locks/deploy"
+	Err   error  // the cause
+}
+
+func (e *UnavailableError) Error() string {
+	return e.Op + ": " + e.Where + " is unavailable: " + e.Err.Error()
+}
+
+// Unwrap makes the error match ErrUnavailable and its cause.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 
 // ErrUnsafe is wrapped when a record's storage is not something the backend
 // will touch (for files: a symlink, a directory, a device).

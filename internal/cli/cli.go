@@ -15,6 +15,7 @@ import (
 
 	"github.com/lokt-dev/lokt"
 	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/store"
 )
 
 // Exit codes of the contract.
@@ -97,6 +98,8 @@ func errorText(err error) string {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, lockfile.ErrInvalidName):
+	case errors.Is(err, store.ErrUnavailable):
+		msg += "\n  nothing was changed that lokt knows of; check the endpoints and the cluster's health (lokt doctor), then retry"
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		msg += "\n  the lock root's filesystem is full (or over quota): free space there and retry; no lock was changed"
 	case errors.Is(err, syscall.EROFS):
@@ -138,6 +141,7 @@ Exit codes: 0 ok, 1 error, 2 held/frozen/timed out, 3 not found, 4 not the owner
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitError, err: err}
 	})
+	root.PersistentFlags().StringVar(&f.Backend, "backend", "", "where locks live: etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (default $LOKT_BACKEND, else files in the lock root)")
 	root.AddCommand(
 		newCmdLock(f, nil),
 		newCmdUnlock(f, nil),

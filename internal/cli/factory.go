@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/internal/backend"
+	"github.com/lokt-dev/lokt/internal/etcdstore"
 )
 
 // Factory is what commands get from the outside world. Tests replace its
@@ -20,9 +22,18 @@ type Factory struct {
 	CallerPID func() int
 	// Observer, if set, returns the event sink for a root (the audit log).
 	Observer func(root string, io *IOStreams) func(lokt.Event)
+	// EtcdObserver is Observer for a root on etcd (the shared audit trail).
+	EtcdObserver func(s *etcdstore.Store, io *IOStreams) func(lokt.Event)
 
-	root *lokt.Root
-	loc  lokt.Location
+	// Backend is the --backend flag; empty means $LOKT_BACKEND, and that
+	// empty means the file backend.
+	Backend string
+
+	root  *lokt.Root
+	loc   lokt.Location
+	spec  *backend.Spec
+	specd bool
+	etcd  *etcdstore.Store
 }
 
 // NewFactory returns a Factory for the real process.
@@ -33,6 +44,7 @@ func NewFactory(io *IOStreams) *Factory {
 		Getwd:     os.Getwd,
 		CallerPID: os.Getppid,
 		Observer:  defaultObserver,
+		// EtcdObserver:  the shared audit trail, see audit_etcd.go.
 	}
 }
 
@@ -43,10 +55,46 @@ var defaultObserver = auditObserver
 // that must not create it.
 var errNoRoot = errors.New("lock root does not exist yet")
 
+// etcdSpec is the etcd backend chosen by --backend or $LOKT_BACKEND, nil
+// for the file backend.
+func (f *Factory) etcdSpec() (*backend.Spec, error) {
+	if f.specd {
+		return f.spec, nil
+	}
+	raw, from := f.Backend, "--backend"
+	if raw == "" {
+		raw, from = f.Getenv(backend.EnvBackend), backend.EnvBackend
+	}
+	sp, err := backend.Parse(raw)
+	if err != nil {
+		return nil, usageError("%s: %s", from, err)
+	}
+	f.spec, f.specd = sp, true
+	if sp != nil {
+		f.loc = lokt.Location{Dir: sp.String(), Source: from, Reason: "etcd backend chosen by " + from}
+	}
+	return sp, nil
+}
+
+// etcdStore connects to the etcd backend (once per process).
+func (f *Factory) etcdStore(sp *backend.Spec) (*etcdstore.Store, error) {
+	if f.etcd == nil {
+		s, err := sp.Open(f.Getenv)
+		if err != nil {
+			return nil, &exitError{code: ExitError, err: err}
+		}
+		f.etcd = s
+	}
+	return f.etcd, nil
+}
+
 // Location finds the lock root without touching it.
 func (f *Factory) Location() (lokt.Location, error) {
 	if f.loc.Dir != "" {
 		return f.loc, nil
+	}
+	if sp, err := f.etcdSpec(); err != nil || sp != nil {
+		return f.loc, err
 	}
 	cwd, err := f.Getwd()
 	if err != nil {
@@ -70,6 +118,9 @@ func (f *Factory) Root(create bool) (*lokt.Root, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.spec != nil {
+		return f.etcdRoot(loc)
+	}
 	if !create {
 		if _, err := os.Lstat(loc.Dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, errNoRoot
@@ -89,6 +140,34 @@ func (f *Factory) Root(create bool) (*lokt.Root, error) {
 	}
 	f.root = r
 	return r, nil
+}
+
+// etcdRoot opens a root on the etcd backend. It always exists; the
+// file-only parts (LOKT_REQUIRE_LOCAL_FS, the audit.log writer) do not apply.
+func (f *Factory) etcdRoot(loc lokt.Location) (*lokt.Root, error) {
+	s, err := f.etcdStore(f.spec)
+	if err != nil {
+		return nil, err
+	}
+	opts := []lokt.Option{lokt.WithStore(s)}
+	if f.EtcdObserver != nil {
+		if obs := f.EtcdObserver(s, f.IO); obs != nil {
+			opts = append(opts, lokt.WithObserver(obs))
+		}
+	}
+	r, err := lokt.Open(loc.Dir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	f.root = r
+	return r, nil
+}
+
+// IsEtcd reports whether the chosen backend is etcd (bad backend URLs are
+// reported by Location and Root; here they count as not etcd).
+func (f *Factory) IsEtcd() bool {
+	sp, err := f.etcdSpec()
+	return err == nil && sp != nil
 }
 
 // Identity is the caller's owner label and agent id.

@@ -69,6 +69,9 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 }
 
 func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
+	if opts.TTL == 0 && f.IsEtcd() {
+		return usageError("on the etcd backend `lokt lock` needs --ttl (e.g. --ttl 30m): no lokt process stays behind to keep a lease alive, and other hosts cannot check this host's processes; or hold it for a command's lifetime with `lokt guard %s -- CMD`", opts.Name)
+	}
 	root, err := f.Root(true)
 	if err != nil {
 		return err

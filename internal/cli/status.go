@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/store"
 )
 
 // StatusOptions are the parsed flags of `lokt status`.
@@ -71,6 +72,9 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		if opts.PruneExpired {
 			id := f.Identity()
 			out.Pruned, err = root.Prune(ctx, lokt.Actor{Identity: id, Holder: lokt.Self()})
+			if errors.Is(err, store.ErrUnavailable) {
+				return err
+			}
 			if err != nil {
 				problems = append(problems, err)
 			}
@@ -91,6 +95,9 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 			}
 		} else {
 			list, err = root.List(ctx)
+			if errors.Is(err, store.ErrUnavailable) {
+				return err // an unread store is not an empty one
+			}
 			if err != nil {
 				problems = append(problems, err)
 			}
@@ -102,11 +109,18 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 			}
 		}
 		if opts.Name != "" {
-			if fr, err := root.GetFreeze(ctx, opts.Name); err == nil {
+			fr, err := root.GetFreeze(ctx, opts.Name)
+			if errors.Is(err, store.ErrUnavailable) {
+				return err
+			}
+			if err == nil {
 				out.Freezes = append(out.Freezes, fr)
 			}
 		} else {
 			fr, err := root.Freezes(ctx)
+			if errors.Is(err, store.ErrUnavailable) {
+				return err
+			}
 			out.Freezes = append(out.Freezes, fr...)
 			if err != nil {
 				problems = append(problems, err)

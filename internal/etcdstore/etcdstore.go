@@ -1,0 +1,313 @@
+// Package etcdstore keeps a lokt root in etcd: one key per record under a
+// prefix, compare-and-swap by revision, records attached to leases so that
+// a holder's lock ends when its lease does, holder evidence as leases kept
+// alive, and a waiting line ordered by revision.
+//
+// Layout under the prefix P (names never contain "/"):
+//
+//	P/locks/NAME          lock record (the engine's JSON)
+//	P/freezes/NAME        freeze record, on a lease of the freeze's TTL
+//	P/seq/NAME            the name's sequence: bumped by every Update of
+//	                      NAME, it makes a lock and its freeze one critical
+//	                      section and carries the fencing-token counter
+//	P/holders/NAME/ID     holder evidence of acquisition ID, on its lease
+//	P/line/NAME/LEASE     a waiter, on its own lease
+//	P/audit/...           the shared audit trail (audit.go)
+package etcdstore
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/lokt-dev/lokt/store"
+)
+
+// Defaults for Config's zero values.
+const (
+	// DefaultTimeout bounds connecting and every single request, so an
+	// unreachable or quorum-less cluster gives an error instead of a hang.
+	DefaultTimeout = 5 * time.Second
+	// DefaultLeaseTTL is the lease of holder evidence and waiters: how long
+	// a holder that vanished (host down, partitioned, SIGKILLed far away)
+	// keeps its lock at least. etcd may grant more and reset it on a leader
+	// change, so this is a lower bound.
+	DefaultLeaseTTL = 10 * time.Second
+	// DefaultPrefix is where records live when the backend URL names none.
+	DefaultPrefix = "lokt"
+)
+
+// Config says where the cluster is and how to talk to it.
+type Config struct {
+	Endpoints []string // HOST:PORT
+	Prefix    string   // key prefix, without leading or trailing "/"
+	TLS       *tls.Config
+	Username  string
+	Password  string
+	Timeout   time.Duration // dial and per-request bound; DefaultTimeout if 0
+	LeaseTTL  time.Duration // DefaultLeaseTTL if 0
+}
+
+// Store is a lokt root in etcd. It implements store.Store, store.Keeper and
+// store.Queue.
+type Store struct {
+	cli      *clientv3.Client
+	prefix   string
+	where    string
+	timeout  time.Duration
+	leaseTTL time.Duration
+}
+
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Keeper = (*Store)(nil)
+	_ store.Queue  = (*Store)(nil)
+)
+
+// Open makes a client for cfg. It does not wait for the cluster (except to
+// log in when a user name is set), so it is cheap; the first request says
+// whether the cluster is there.
+func Open(cfg Config) (*Store, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("etcd backend: no endpoints")
+	}
+	s := &Store{
+		prefix:   strings.Trim(cmp.Or(cfg.Prefix, DefaultPrefix), "/"),
+		timeout:  cmp.Or(cfg.Timeout, DefaultTimeout),
+		leaseTTL: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL),
+	}
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
+	eps := make([]string, len(cfg.Endpoints))
+	for i, e := range cfg.Endpoints {
+		eps[i] = scheme + e
+	}
+	s.where = "etcd " + strings.Join(cfg.Endpoints, ",") + " (prefix /" + s.prefix + ")"
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   eps,
+		DialTimeout: s.timeout,
+		TLS:         cfg.TLS,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		// The client logs retries and reconnects at warn level to stderr;
+		// lokt reports failures itself, once, as errors.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, s.unavailable("connect", err)
+	}
+	s.cli = cli
+	return s, nil
+}
+
+// Close ends the client's connections. Leases this process keeps alive
+// stop being renewed (they then expire by themselves).
+func (s *Store) Close() error { return s.cli.Close() }
+
+// Client is the underlying client, for doctor and the audit trail.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the key prefix, without slashes around it.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Timeout is the per-request bound.
+func (s *Store) Timeout() time.Duration { return s.timeout }
+
+// Location names the cluster and prefix, for messages.
+func (s *Store) Location() string { return s.where }
+
+func (s *Store) key(k store.Key) string { return s.prefix + "/" + string(k.NS) + "/" + k.Name }
+func (s *Store) seqKey(name string) string {
+	return s.prefix + "/seq/" + name
+}
+
+// request bounds one request by the store's timeout as well as ctx.
+func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// unavailable wraps a client error. The caller's own cancellation or
+// deadline passes through unwrapped: that is not the cluster's fault.
+func (s *Store) unavailable(op string, err error) error {
+	return &store.UnavailableError{Where: s.where, Op: op, Err: cause(err, s.timeout)}
+}
+
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return s.unavailable(op, err)
+}
+
+// cause makes the client's errors readable: a deadline means no answer.
+func cause(err error, timeout time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded") {
+		return fmt.Errorf("no answer within %s (endpoints unreachable, or the cluster has no quorum)", timeout)
+	}
+	return err
+}
+
+// Update reads the record and the name's sequence in one snapshot, runs fn,
+// and commits its Change in a transaction conditional on neither having
+// changed since (by revision); on conflict it runs fn again. The commit
+// always rewrites the sequence key, so any two Updates of one name, whatever
+// their namespace, conflict: that is the name's critical section, and fn's
+// Read of the name's other record sees state that cannot change before the
+// commit without making the commit fail.
+func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq uint64) (store.Change, error)) error {
+	rec, sk := s.key(k), s.seqKey(k.Name)
+	op := "update " + string(k.NS) + "/" + k.Name
+	for {
+		rctx, cancel := s.request(ctx)
+		snap, err := s.cli.Txn(rctx).Then(clientv3.OpGet(sk), clientv3.OpGet(rec)).Commit()
+		cancel()
+		if err != nil {
+			return s.fail(ctx, op, err)
+		}
+		var seq uint64
+		var seqRev, recRev int64
+		var cur []byte
+		if kvs := snap.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+			seqRev = kvs[0].ModRevision
+			seq, err = strconv.ParseUint(string(kvs[0].Value), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: sequence key %s holds %q, not a number: %w", op, sk, kvs[0].Value, store.ErrUnsafe)
+			}
+		}
+		if kvs := snap.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
+			recRev, cur = kvs[0].ModRevision, kvs[0].Value
+			if cur == nil {
+				cur = []byte{} // present but empty: corrupt, not absent
+			}
+		}
+		ch, err := fn(cur, seq)
+		if err != nil {
+			return err
+		}
+		if ch.Op == store.Keep && ch.Seq <= seq {
+			return nil
+		}
+		ops := []clientv3.Op{clientv3.OpPut(sk, strconv.FormatUint(max(seq, ch.Seq), 10))}
+		var granted clientv3.LeaseID
+		switch ch.Op {
+		case store.Put:
+			var opts []clientv3.OpOption
+			switch kept, _ := ch.Kept.(*Kept); {
+			case kept != nil:
+				opts = append(opts, clientv3.WithLease(kept.lease))
+			case ch.TTL > 0:
+				rctx, cancel := s.request(ctx)
+				g, err := s.cli.Grant(rctx, ttlSeconds(ch.TTL))
+				cancel()
+				if err != nil {
+					return s.fail(ctx, op, err)
+				}
+				granted = g.ID
+				opts = append(opts, clientv3.WithLease(g.ID))
+			}
+			ops = append(ops, clientv3.OpPut(rec, string(ch.Data), opts...))
+		case store.Delete:
+			ops = append(ops, clientv3.OpDelete(rec))
+		}
+		rctx, cancel = s.request(ctx)
+		res, err := s.cli.Txn(rctx).If(
+			clientv3.Compare(clientv3.ModRevision(sk), "=", seqRev),
+			clientv3.Compare(clientv3.ModRevision(rec), "=", recRev),
+		).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			// Unknown outcome: the lease, if any, is left to expire. The
+			// engine reads the record again before relying on it.
+			return s.fail(ctx, op, err)
+		}
+		if res.Succeeded {
+			return nil
+		}
+		if granted != 0 {
+			s.revoke(granted)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// ttlSeconds rounds up: a lease must never end before the record's TTL.
+func ttlSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
+func (s *Store) revoke(id clientv3.LeaseID) {
+	ctx, cancel := s.request(context.Background())
+	defer cancel()
+	_, _ = s.cli.Revoke(ctx, id) // best effort: an unrevoked lease expires
+}
+
+// Read returns the record, or an error wrapping store.ErrNotExist.
+func (s *Store) Read(ctx context.Context, k store.Key) ([]byte, error) {
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	res, err := s.cli.Get(rctx, s.key(k))
+	if err != nil {
+		return nil, s.fail(ctx, "read "+string(k.NS)+"/"+k.Name, err)
+	}
+	if len(res.Kvs) == 0 {
+		return nil, fmt.Errorf("%s/%s: %w", k.NS, k.Name, store.ErrNotExist)
+	}
+	if res.Kvs[0].Value == nil {
+		return []byte{}, nil
+	}
+	return res.Kvs[0].Value, nil
+}
+
+// List returns the names of the records in ns, sorted.
+func (s *Store) List(ctx context.Context, ns store.Namespace) ([]string, error) {
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	dir := s.prefix + "/" + string(ns) + "/"
+	res, err := s.cli.Get(rctx, dir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, s.fail(ctx, "list "+string(ns), err)
+	}
+	names := make([]string, 0, len(res.Kvs))
+	for _, kv := range res.Kvs {
+		if n := strings.TrimPrefix(string(kv.Key), dir); n != "" && !strings.Contains(n, "/") {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Watch signals the removal of any of keys (deletion or lease expiry) until
+// ctx ends.
+func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
+	out := make(chan struct{}, 1)
+	wctx := clientv3.WithRequireLeader(ctx)
+	for _, k := range keys {
+		wch := s.cli.Watch(wctx, s.key(k), clientv3.WithFilterPut())
+		go func() {
+			for resp := range wch {
+				if len(resp.Events) == 0 {
+					continue
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	return out, nil
+}
