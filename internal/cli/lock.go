@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/internal/lockfile"
 )
 
 // LockOptions are the parsed flags of `lokt lock`.
@@ -69,18 +70,24 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 }
 
 func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
+	holder := f.Caller()
+	if opts.PID >= 0 {
+		var err error
+		if holder, err = lokt.ProcessHolder(opts.PID); err != nil {
+			return usageError("--pid %d: %v", opts.PID, err)
+		}
+	}
+	if err := lockfile.ValidateName(opts.Name); err != nil {
+		return err
+	}
 	if opts.TTL == 0 && f.IsEtcd() {
-		return usageError("on the etcd backend `lokt lock` needs --ttl (e.g. --ttl 30m): no lokt process stays behind to keep a lease alive, and other hosts cannot check this host's processes; or hold it for a command's lifetime with `lokt guard %s -- CMD`", opts.Name)
+		// Other hosts cannot check this host's pids, and no lokt process
+		// stays behind to keep a lease alive: only a TTL ends such a lock.
+		return usageError("on the etcd backend `lokt lock` needs a TTL: add e.g. --ttl 30m, or hold the lock for a command's lifetime with `lokt guard %s -- CMD`", opts.Name)
 	}
 	root, err := f.Root(true)
 	if err != nil {
 		return err
-	}
-	holder := f.Caller()
-	if opts.PID >= 0 {
-		if holder, err = lokt.ProcessHolder(opts.PID); err != nil {
-			return usageError("--pid %d: %v", opts.PID, err)
-		}
 	}
 	ao := lokt.AcquireOptions{Identity: f.Identity(), Holder: holder, TTL: opts.TTL, Wait: opts.Wait}
 	l, err := acquire(ctx, f, root, opts.Name, ao, opts.Timeout, opts.Quiet)
