@@ -18,7 +18,9 @@ package etcdstore
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,8 +28,11 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/lokt-dev/lokt/store"
 )
@@ -165,26 +170,58 @@ func cause(err error, timeout time.Duration) error {
 // their namespace, conflict: that is the name's critical section, and fn's
 // Read of the name's other record sees state that cannot change before the
 // commit without making the commit fail.
+//
+// A transient failure (leader change, a member going away) is retried
+// within the store's timeout, which bounds the whole Update. A commit whose
+// outcome is unknown is settled by the next snapshot: the sequence key
+// carries a nonce of the attempt that wrote it.
 func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq uint64) (store.Change, error)) error {
 	rec, sk := s.key(k), s.seqKey(k.Name)
 	op := "update " + string(k.NS) + "/" + k.Name
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var pending string // nonce of a commit whose outcome is unknown
+	var lastErr error
+	retry := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if lastErr == nil || !errors.Is(err, context.DeadlineExceeded) {
+			lastErr = err
+		}
+		if !transient(err) || octx.Err() != nil {
+			return s.unavailable(op, lastErr)
+		}
+		select {
+		case <-octx.Done():
+			return s.unavailable(op, lastErr)
+		case <-time.After(retryPause):
+			return nil
+		}
+	}
 	for {
-		rctx, cancel := s.request(ctx)
-		snap, err := s.cli.Txn(rctx).Then(clientv3.OpGet(sk), clientv3.OpGet(rec)).Commit()
-		cancel()
+		snap, err := s.cli.Txn(octx).Then(clientv3.OpGet(sk), clientv3.OpGet(rec)).Commit()
 		if err != nil {
-			return s.fail(ctx, op, err)
+			if err := retry(err); err != nil {
+				return err
+			}
+			continue
 		}
 		var seq uint64
 		var seqRev, recRev int64
 		var cur []byte
 		if kvs := snap.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
 			seqRev = kvs[0].ModRevision
-			seq, err = strconv.ParseUint(string(kvs[0].Value), 10, 64)
+			num, nonce, _ := strings.Cut(string(kvs[0].Value), " ")
+			if pending != "" && nonce == pending {
+				return nil // the commit that seemed to fail did apply
+			}
+			seq, err = strconv.ParseUint(num, 10, 64)
 			if err != nil {
 				return fmt.Errorf("%s: sequence key %s holds %q, not a number: %w", op, sk, kvs[0].Value, store.ErrUnsafe)
 			}
 		}
+		pending = ""
 		if kvs := snap.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
 			recRev, cur = kvs[0].ModRevision, kvs[0].Value
 			if cur == nil {
@@ -198,7 +235,8 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq
 		if ch.Op == store.Keep && ch.Seq <= seq {
 			return nil
 		}
-		ops := []clientv3.Op{clientv3.OpPut(sk, strconv.FormatUint(max(seq, ch.Seq), 10))}
+		nonce := newNonce()
+		ops := []clientv3.Op{clientv3.OpPut(sk, strconv.FormatUint(max(seq, ch.Seq), 10)+" "+nonce)}
 		var granted clientv3.LeaseID
 		switch ch.Op {
 		case store.Put:
@@ -207,11 +245,12 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq
 			case kept != nil:
 				opts = append(opts, clientv3.WithLease(kept.lease))
 			case ch.TTL > 0:
-				rctx, cancel := s.request(ctx)
-				g, err := s.cli.Grant(rctx, ttlSeconds(ch.TTL))
-				cancel()
+				g, err := s.cli.Grant(octx, ttlSeconds(ch.TTL))
 				if err != nil {
-					return s.fail(ctx, op, err)
+					if err := retry(err); err != nil {
+						return err
+					}
+					continue
 				}
 				granted = g.ID
 				opts = append(opts, clientv3.WithLease(g.ID))
@@ -220,16 +259,18 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq
 		case store.Delete:
 			ops = append(ops, clientv3.OpDelete(rec))
 		}
-		rctx, cancel = s.request(ctx)
-		res, err := s.cli.Txn(rctx).If(
+		res, err := s.cli.Txn(octx).If(
 			clientv3.Compare(clientv3.ModRevision(sk), "=", seqRev),
 			clientv3.Compare(clientv3.ModRevision(rec), "=", recRev),
 		).Then(ops...).Commit()
-		cancel()
 		if err != nil {
-			// Unknown outcome: the lease, if any, is left to expire. The
-			// engine reads the record again before relying on it.
-			return s.fail(ctx, op, err)
+			// Unknown outcome: the next snapshot tells (by the nonce). A
+			// granted lease is left to expire: the record may be on it.
+			pending = nonce
+			if err := retry(err); err != nil {
+				return err
+			}
+			continue
 		}
 		if res.Succeeded {
 			return nil
@@ -241,6 +282,31 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq
 			return err
 		}
 	}
+}
+
+// retryPause spaces retries after a transient failure (a leader election
+// takes a few hundred milliseconds).
+const retryPause = 50 * time.Millisecond
+
+// transient: etcd answers Unavailable for a leader change, no leader, and
+// members it cannot reach; the client also gives up on an attempt with a
+// deadline. Everything else (permission denied, bad auth) will not change
+// by retrying.
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	return status.Code(err) == codes.Unavailable
+}
+
+func newNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // ttlSeconds rounds up: a lease must never end before the record's TTL.

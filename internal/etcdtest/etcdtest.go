@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Binary is the etcd server to run: $LOKT_TEST_ETCD, else etcd on $PATH,
@@ -272,4 +275,28 @@ func tail(b []byte) string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
+}
+
+// Leader returns the member that is the cluster's leader now, asking the
+// running members in turn.
+func (c *Cluster) Leader() (*Member, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = cli.Close() }()
+	var last error
+	for _, m := range c.Members {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := cli.Status(ctx, m.Endpoint())
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		if st.Leader == st.Header.MemberId {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("no member says it leads: %v", last)
 }
