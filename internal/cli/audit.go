@@ -103,6 +103,9 @@ func runAudit(ctx context.Context, f *Factory, opts *AuditOptions) error {
 	if err != nil {
 		return err
 	}
+	if f.IsEtcd() {
+		return runAuditEtcd(ctx, f, opts)
+	}
 	if _, err := os.Lstat(loc.Dir); errors.Is(err, fs.ErrNotExist) {
 		if opts.Tail {
 			return fmt.Errorf("lock root %s does not exist yet, so there is no audit log to follow; run this again after the first lock", loc.Dir)

@@ -39,12 +39,12 @@ type Factory struct {
 // NewFactory returns a Factory for the real process.
 func NewFactory(io *IOStreams) *Factory {
 	return &Factory{
-		IO:        io,
-		Getenv:    os.Getenv,
-		Getwd:     os.Getwd,
-		CallerPID: os.Getppid,
-		Observer:  defaultObserver,
-		// EtcdObserver:  the shared audit trail, see audit_etcd.go.
+		IO:           io,
+		Getenv:       os.Getenv,
+		Getwd:        os.Getwd,
+		CallerPID:    os.Getppid,
+		Observer:     defaultObserver,
+		EtcdObserver: etcdAuditObserver,
 	}
 }
 

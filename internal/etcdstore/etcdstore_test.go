@@ -338,3 +338,37 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("cancelled read: %v", err)
 	}
 }
+
+// Retention: the oldest beyond the count go, then everything older than
+// the age.
+func TestAuditTrailRetention(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := s.AppendAudit(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() string {
+		var got []string
+		if _, err := s.ScanAudit(ctx, func(b []byte) error { got = append(got, string(b)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
+	}
+	if got := read(); got != "0,1,2,3,4" {
+		t.Fatalf("trail = %s", got)
+	}
+	if err := s.PruneAudit(ctx, time.Now(), time.Hour, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "2,3,4" {
+		t.Fatalf("after keeping 3: %s", got)
+	}
+	if err := s.PruneAudit(ctx, time.Now().Add(2*time.Hour), time.Hour, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "" {
+		t.Fatalf("after the age limit: %s", got)
+	}
+}
