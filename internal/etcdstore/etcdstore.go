@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -70,6 +71,9 @@ type Store struct {
 	where    string
 	timeout  time.Duration
 	leaseTTL time.Duration
+
+	mu     sync.Mutex
+	leases map[string]clientv3.LeaseID // evidence key -> lease, of this process's Keeps
 }
 
 var (
@@ -89,6 +93,7 @@ func Open(cfg Config) (*Store, error) {
 		prefix:   strings.Trim(cmp.Or(cfg.Prefix, DefaultPrefix), "/"),
 		timeout:  cmp.Or(cfg.Timeout, DefaultTimeout),
 		leaseTTL: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL),
+		leases:   map[string]clientv3.LeaseID{},
 	}
 	scheme := "http://"
 	if cfg.TLS != nil {

@@ -235,16 +235,49 @@ func TestKeeperLease(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Done not closed after Close")
 	}
-	if _, err := s.Read(ctx, k); !errors.Is(err, store.ErrNotExist) {
-		t.Fatalf("record outlived its holder's lease: %v", err)
-	}
 	if alive, err := s.Alive(ctx, k, "id1"); alive || err != nil {
 		t.Fatalf("alive = %v, %v after Close", alive, err)
+	}
+	// The record stays on the (no longer renewed) lease until Forget.
+	if _, err := s.Read(ctx, k); err != nil {
+		t.Fatalf("record gone at Close: %v", err)
 	}
 	for range 2 {
 		if err := s.Forget(ctx, k, "id1"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := s.Read(ctx, k); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("record outlived its holder's forgotten lease: %v", err)
+	}
+}
+
+// Another process's Forget finds the lease through the evidence key.
+func TestForgetFromAnotherClient(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	k := lockKey("a")
+	kept, err := s.Keep(ctx, k, "id1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = kept.Close() }()
+	update(t, s, k, store.Change{Op: store.Put, Data: []byte("A"), Kept: kept})
+	other, err := Open(Config{Endpoints: member.Endpoints(), Prefix: s.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Close() }()
+	if err := other.Forget(ctx, k, "id1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(ctx, k); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("record still there after its lease was revoked: %v", err)
+	}
+	select {
+	case <-kept.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the holder did not notice its lease was revoked")
 	}
 }
 

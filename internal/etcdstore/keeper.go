@@ -2,9 +2,11 @@ package etcdstore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lokt-dev/lokt/store"
@@ -18,6 +20,7 @@ import (
 type Kept struct {
 	s      *Store
 	lease  clientv3.LeaseID
+	key    string
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -47,7 +50,10 @@ func (s *Store) Keep(ctx context.Context, k store.Key, id string) (store.Kept, e
 		s.revoke(g.ID)
 		return nil, s.unavailable(op, err)
 	}
-	kp := &Kept{s: s, lease: g.ID, cancel: stop, done: make(chan struct{})}
+	kp := &Kept{s: s, lease: g.ID, key: s.holderKey(k, id), cancel: stop, done: make(chan struct{})}
+	s.mu.Lock()
+	s.leases[kp.key] = g.ID
+	s.mu.Unlock()
 	go func() {
 		// The client closes the channel when the lease can no longer be
 		// renewed: it expired (no answer within the TTL), was revoked, or
@@ -75,13 +81,35 @@ func (s *Store) Alive(ctx context.Context, k store.Key, id string) (bool, error)
 	return res.Count > 0, nil
 }
 
-// Forget removes the evidence key; its lease, if still alive, is the
-// holder's to revoke.
+// Forget removes the evidence of acquisition id and revokes its lease,
+// taking any record still on it along: the record is gone for good, and a
+// lease left alone would only expire later.
 func (s *Store) Forget(ctx context.Context, k store.Key, id string) error {
+	op := "forget holder of " + k.Name
 	rctx, cancel := s.request(ctx)
 	defer cancel()
-	if _, err := s.cli.Delete(rctx, s.holderKey(k, id)); err != nil {
-		return s.fail(ctx, "forget holder of "+k.Name, err)
+	hk := s.holderKey(k, id)
+	s.mu.Lock()
+	lease, ok := s.leases[hk]
+	delete(s.leases, hk)
+	s.mu.Unlock()
+	if !ok {
+		res, err := s.cli.Get(rctx, hk)
+		if err != nil {
+			return s.fail(ctx, op, err)
+		}
+		if len(res.Kvs) == 0 {
+			return nil
+		}
+		lease = clientv3.LeaseID(res.Kvs[0].Lease)
+	}
+	if _, err := s.cli.Delete(rctx, hk); err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if lease != 0 {
+		if _, err := s.cli.Revoke(rctx, lease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return s.fail(ctx, op, err)
+		}
 	}
 	return nil
 }
@@ -95,16 +123,19 @@ func (k *Kept) Done() <-chan struct{} { return k.done }
 // Lease is the lease id, for messages and tests.
 func (k *Kept) Lease() int64 { return int64(k.lease) }
 
-// Close stops the keep-alive and revokes the lease, which removes the
-// evidence and any record still attached to it.
+// Close stops keeping the lease alive and removes the evidence key, so
+// Alive says no from now on. The lease itself, and a record on it, are left
+// for Forget after the record is released (a lease cannot be inherited by
+// the holder's children: once the holder stops renewing, the record ends
+// with the lease's TTL at the latest).
 func (k *Kept) Close() error {
 	var err error
 	k.once.Do(func() {
 		k.cancel()
 		ctx, cancel := k.s.request(context.Background())
 		defer cancel()
-		if _, rerr := k.s.cli.Revoke(ctx, k.lease); rerr != nil {
-			err = k.s.unavailable("revoke holder lease", rerr)
+		if _, derr := k.s.cli.Delete(ctx, k.key); derr != nil {
+			err = k.s.unavailable("drop holder evidence", derr)
 		}
 	})
 	return err
