@@ -31,6 +31,10 @@ type AcquireOptions struct {
 	// written because the store's evidence is named after it.
 	lockID string
 	kept   bool
+	// evidence is the store's Kept behind kept: every write of the record
+	// names it, so a store with leases keeps the record on the holder's
+	// lease (store.Change.Kept).
+	evidence store.Kept
 }
 
 func (o *AcquireOptions) validate(name string) error {
@@ -102,7 +106,7 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		// Without a line (e.g. a read-only guard directory) every waiter
 		// works for the lock as the head does.
 	}
-	return r.waitAtHead(ctx, name, &o, timedOut)
+	return r.waitAtHead(ctx, name, &o, err, timedOut)
 }
 
 // waitForTurn waits in line, retrying on its own every lineRecheck. It
@@ -120,6 +124,11 @@ func (r *Root) waitForTurn(ctx context.Context, name string, o *AcquireOptions, 
 		case <-timer.C:
 		}
 		l, _, err := r.tryAcquire(ctx, name, o, false)
+		if err != nil && !isBlocked(err) && ctx.Err() != nil {
+			// The deadline struck during the attempt (a store that goes
+			// over the network): still a timeout behind the last blocker.
+			return nil, true, blocker
+		}
 		if !isBlocked(err) {
 			return l, true, err
 		}
@@ -132,7 +141,7 @@ func (r *Root) waitForTurn(ctx context.Context, name string, o *AcquireOptions, 
 
 // waitAtHead is the first waiter's loop: watch for removal, poll for
 // holders that die or expire.
-func (r *Root) waitAtHead(ctx context.Context, name string, o *AcquireOptions, timedOut func(error) error) (*Lock, error) {
+func (r *Root) waitAtHead(ctx context.Context, name string, o *AcquireOptions, last error, timedOut func(error) error) (*Lock, error) {
 	// Subscribe before trying again, so a release between that attempt and
 	// the wait cannot be missed. (A watcher costs a kernel grace period to
 	// tear down, which is why the uncontended path never subscribes.)
@@ -145,9 +154,13 @@ func (r *Root) waitAtHead(ctx context.Context, name string, o *AcquireOptions, t
 	delay := minPoll
 	for {
 		l, until, blocker := r.tryAcquire(ctx, name, o, false)
+		if blocker != nil && !isBlocked(blocker) && ctx.Err() != nil && last != nil {
+			return nil, timedOut(last) // the deadline struck during the attempt
+		}
 		if !isBlocked(blocker) {
 			return l, blocker
 		}
+		last = blocker
 		if o.OnBlocked != nil {
 			o.OnBlocked(blocker)
 		}
@@ -271,7 +284,9 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 		setTTL(rec, o.TTL, now)
 		result = fromRecord(rec)
 		events = append(events, Event{Time: now, Type: EventAcquire, Name: name, Actor: actor, Lock: result})
-		return put(rec, rec.Token)
+		ch, err := put(rec, rec.Token)
+		ch.Kept = o.evidence
+		return ch, err
 	})
 	if err == nil || isBlocked(err) { // a deny is reported; a failed write is not a change
 		r.emitAll(events)
@@ -306,7 +321,9 @@ func (r *Root) refresh(old *lockfile.Lock, o *AcquireOptions, now time.Time, res
 	}
 	*result = fromRecord(old)
 	*events = append(*events, Event{Time: now, Type: EventRefresh, Name: old.Name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: *result})
-	return put(old, 0)
+	ch, err := put(old, 0)
+	ch.Kept = o.evidence
+	return ch, err
 }
 
 func setTTL(rec *lockfile.Lock, ttl time.Duration, now time.Time) {

@@ -66,7 +66,7 @@ func (r *Root) Hold(ctx context.Context, name string, o HoldOptions) (*Held, err
 		kept, err := k.Keep(ctx, store.Key{NS: store.Locks, Name: name}, o.lockID)
 		switch {
 		case err == nil:
-			h.kept, o.kept = kept, true
+			h.kept, o.kept, o.evidence = kept, true, kept
 		case !errors.Is(err, errors.ErrUnsupported):
 			return nil, r.wrapStoreErr(name, err)
 		}
@@ -117,7 +117,7 @@ func (h *Held) Err() error {
 // started) and its process group, so that the lock stays live while any of
 // them does, should this process die first.
 func (h *Held) SetTree(ctx context.Context, child Holder, pgid int) error {
-	l, err := h.root.Renew(ctx, h.name, h.lock.LockID, RenewOptions{Identity: h.o.Identity, Holder: h.o.Holder, TTL: h.o.TTL, Child: child, Group: pgid})
+	l, err := h.root.Renew(ctx, h.name, h.lock.LockID, RenewOptions{Identity: h.o.Identity, Holder: h.o.Holder, TTL: h.o.TTL, Child: child, Group: pgid, evidence: h.kept})
 	if err != nil {
 		if isLost(err) {
 			h.lose(err)
@@ -274,7 +274,7 @@ func (h *Held) keep(ctx context.Context) {
 func (h *Held) beat(ctx context.Context) error {
 	id := h.Lock().LockID
 	if h.o.TTL > 0 {
-		l, err := h.root.Renew(ctx, h.name, id, RenewOptions{Identity: h.o.Identity, Holder: h.o.Holder, TTL: h.o.TTL})
+		l, err := h.root.Renew(ctx, h.name, id, RenewOptions{Identity: h.o.Identity, Holder: h.o.Holder, TTL: h.o.TTL, evidence: h.kept})
 		if err == nil {
 			h.mu.Lock()
 			h.lock = l

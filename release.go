@@ -23,6 +23,8 @@ type RenewOptions struct {
 	// Group, when not 0, records the co-holder's process group: the lock
 	// stays live while any process of it does.
 	Group int
+
+	evidence store.Kept // set by Held: see AcquireOptions.evidence
 }
 
 // Renew extends the lock name if it still carries lockID. If the record is
@@ -61,7 +63,9 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 		}
 		result = fromRecord(old)
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})
-		return put(old, 0)
+		ch, err := put(old, 0)
+		ch.Kept = o.evidence
+		return ch, err
 	})
 	if err == nil { // a failed write changed nothing to report
 		r.emitAll(events)
