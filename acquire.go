@@ -78,7 +78,15 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		o.Holder.Host = r.host
 	}
 	start := r.now()
-	l, _, err := r.tryAcquire(ctx, name, &o, true)
+	// The first attempt is not cut short by a waiting deadline: that bounds
+	// how long to wait for the lock, and a store across a network needs its
+	// round trips to say whether there is anything to wait for (its own
+	// request timeout still bounds them).
+	first := ctx
+	if o.Wait {
+		first = context.WithoutCancel(ctx)
+	}
+	l, _, err := r.tryAcquire(first, name, &o, true)
 	if !o.Wait || !isBlocked(err) {
 		return l, err
 	}
