@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,4 +218,54 @@ func TestEtcdClusterFaults(t *testing.T) {
 	if r := lokt("lock", "z", "--ttl", "1m"); r.code != 0 {
 		t.Fatalf("lock after the outage: exit %d %s", r.code, r.stderr)
 	}
+}
+
+// A guard's lock on etcd is its lease: a SIGKILLed guard keeps it until
+// the lease ends, and then another holder gets
+// it; a guard stopped past its lease finds on SIGCONT that it lost the
+// lock, says so, records it, and --kill-on-lost stops its command.
+func TestEtcdGuardLease(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	lokt := func(envv []string, args ...string) result {
+		cmd := exec.Command(testbin.Path(t), args...)
+		cmd.Env = envv
+		return wait(t, cmd)
+	}
+
+	t.Run("killed", func(t *testing.T) {
+		envv := etcdEnv(t, c, "lease-killed", "LOKT_ETCD_LEASE_TTL=3s")
+		g := startLokt(t, envv, "guard", "k", "--", "sh", "-c", "echo ready $$; exec sleep 60")
+		child := readyPID(t, g)
+		g.signal(t, syscall.SIGKILL)
+		g.finish(t, 30*time.Second)
+		// The lease outlives the guard by up to its TTL: the lock is held,
+		// whatever became of the processes on this host.
+		if r := lokt(envv, "lock", "k", "--pid", "0", "--ttl", "1m"); r.code != 2 {
+			t.Fatalf("lock right after guard was killed: exit %d %s", r.code, r.stderr)
+		}
+		// Then it ends with the lease, and another holder gets it.
+		if r := lokt(envv, "lock", "k", "--pid", "0", "--ttl", "1m", "--wait", "--timeout", "1m"); r.code != 0 {
+			t.Fatalf("lock after the lease ended: exit %d %s", r.code, r.stderr)
+		}
+		_ = syscall.Kill(child, syscall.SIGKILL)
+	})
+
+	t.Run("stopped", func(t *testing.T) {
+		envv := etcdEnv(t, c, "lease-stopped", "LOKT_ETCD_LEASE_TTL=2s")
+		g := startLokt(t, envv, "guard", "s", "--kill-on-lost", "--", "sh", "-c", "echo ready $$; exec sleep 60")
+		child := readyPID(t, g)
+		_ = syscall.Kill(g.cmd.Process.Pid, syscall.SIGSTOP)
+		if r := lokt(envv, "lock", "s", "--pid", "0", "--ttl", "1m", "--wait", "--timeout", "1m"); r.code != 0 {
+			t.Fatalf("lock while the guard is stopped: exit %d %s", r.code, r.stderr)
+		}
+		_ = syscall.Kill(g.cmd.Process.Pid, syscall.SIGCONT)
+		g.stderr.expect(t, "lock lost", 30*time.Second)
+		if code := g.finish(t, 30*time.Second); code == 0 {
+			t.Fatalf("guard that lost its lock exited 0")
+		}
+		pollFor(t, 30*time.Second, "the command to be stopped", func() bool { return processGone(child) })
+		if r := lokt(envv, "audit", "--name", "s", "--json"); !strings.Contains(r.stdout, `"event":"lost"`) {
+			t.Fatalf("no lost event in the shared trail:\n%s%s", r.stdout, r.stderr)
+		}
+	})
 }

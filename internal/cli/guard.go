@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/internal/backend"
 	"github.com/lokt-dev/lokt/internal/lockfile"
 )
 
@@ -376,12 +377,18 @@ func (g *guard) childEnv() []string {
 	out := make([]string, 0, len(env)+5)
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if k != envLock && k != envLockID && k != envRoot && k != envToken && k != envHoldFD {
+		if k != envLock && k != envLockID && k != envRoot && k != envToken && k != envHoldFD && k != backend.EnvBackend {
 			out = append(out, kv)
 		}
 	}
 	l := g.held.Lock()
-	out = append(out, envLock+"="+g.opts.Name, envLockID+"="+l.LockID, envRoot+"="+g.root.Dir(),
+	where := envRoot + "=" + g.root.Dir()
+	if g.f.IsEtcd() {
+		// The root is no directory: CMD's own lokt calls find the same
+		// cluster through LOKT_BACKEND (which --backend may have set).
+		where = backend.EnvBackend + "=" + g.root.Dir()
+	}
+	out = append(out, envLock+"="+g.opts.Name, envLockID+"="+l.LockID, where,
 		envToken+"="+strconv.FormatUint(l.Token, 10))
 	if len(g.held.Files()) > 0 {
 		out = append(out, envHoldFD+"="+holdFD)
