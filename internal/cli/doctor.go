@@ -41,10 +41,19 @@ otherwise.`,
 }
 
 func runDoctor(f *Factory, opts *DoctorOptions) error {
-	rep := doctor.Run(doctor.Options{
-		Locate: func() (lokt.Location, error) { return f.Location() },
-		Getenv: f.Getenv,
-	})
+	var rep *doctor.Report
+	if f.IsEtcd() {
+		eo, err := f.etcdDoctorOptions()
+		if err != nil {
+			return err
+		}
+		rep = doctor.RunEtcd(eo)
+	} else {
+		rep = doctor.Run(doctor.Options{
+			Locate: func() (lokt.Location, error) { return f.Location() },
+			Getenv: f.Getenv,
+		})
+	}
 	if opts.JSON {
 		if err := writeJSON(f.IO.Out, rep); err != nil {
 			return err

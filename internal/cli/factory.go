@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/lokt-dev/lokt"
 	"github.com/lokt-dev/lokt/internal/backend"
+	"github.com/lokt-dev/lokt/internal/doctor"
 	"github.com/lokt-dev/lokt/internal/etcdstore"
 )
 
@@ -161,6 +163,23 @@ func (f *Factory) etcdRoot(loc lokt.Location) (*lokt.Root, error) {
 	}
 	f.root = r
 	return r, nil
+}
+
+// etcdDoctorOptions is what doctor needs to check the etcd backend.
+func (f *Factory) etcdDoctorOptions() (doctor.EtcdOptions, error) {
+	loc, err := f.Location()
+	if err != nil {
+		return doctor.EtcdOptions{}, err
+	}
+	cfg, err := f.spec.Config(f.Getenv)
+	if err != nil {
+		return doctor.EtcdOptions{}, &exitError{code: ExitError, err: fmt.Errorf("etcd backend %s: %w", f.spec, err)}
+	}
+	s, err := f.etcdStore(f.spec)
+	if err != nil {
+		return doctor.EtcdOptions{}, err
+	}
+	return doctor.EtcdOptions{Location: loc, Store: s, TLS: cfg.TLS != nil, User: cfg.Username, LeaseTTL: cmp.Or(cfg.LeaseTTL, etcdstore.DefaultLeaseTTL)}, nil
 }
 
 // IsEtcd reports whether the chosen backend is etcd (bad backend URLs are
