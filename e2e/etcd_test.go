@@ -269,3 +269,31 @@ func TestEtcdGuardLease(t *testing.T) {
 		}
 	})
 }
+
+// With auth enabled on the cluster, the right user and password work and a
+// wrong password is exit 1 saying so, changing nothing.
+func TestEtcdAuth(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	if err := c.EnableAuth("root", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	lokt := func(extra []string, args ...string) result {
+		cmd := exec.Command(testbin.Path(t), args...)
+		cmd.Env = etcdEnv(t, c, "auth", extra...)
+		return wait(t, cmd)
+	}
+	good := []string{"LOKT_ETCD_USER=root", "LOKT_ETCD_PASSWORD=s3cret"}
+	bad := []string{"LOKT_ETCD_USER=root", "LOKT_ETCD_PASSWORD=wrong"}
+	if r := lokt(bad, "lock", "a", "--ttl", "1m"); r.code != 1 || !strings.Contains(r.stderr, "authentication failed") {
+		t.Fatalf("wrong password: exit %d %s", r.code, r.stderr)
+	}
+	if r := lokt(nil, "status"); r.code != 1 {
+		t.Fatalf("no credentials on a cluster with auth: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := lokt(good, "exists", "a"); r.code != 3 {
+		t.Fatalf("exists after the refused lock: exit %d %s", r.code, r.stderr)
+	}
+	if r := lokt(good, "lock", "a", "--ttl", "1m"); r.code != 0 {
+		t.Fatalf("right password: exit %d %s", r.code, r.stderr)
+	}
+}

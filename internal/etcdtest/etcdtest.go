@@ -300,3 +300,25 @@ func (c *Cluster) Leader() (*Member, error) {
 	}
 	return nil, fmt.Errorf("no member says it leads: %v", last)
 }
+
+// EnableAuth creates user (with the root role) and turns authentication on.
+func (c *Cluster) EnableAuth(user, password string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.UserAdd(ctx, user, password); err != nil {
+		return err
+	}
+	if _, err := cli.RoleAdd(ctx, "root"); err != nil {
+		return err
+	}
+	if _, err := cli.UserGrantRole(ctx, user, "root"); err != nil {
+		return err
+	}
+	_, err = cli.AuthEnable(ctx)
+	return err
+}
