@@ -52,7 +52,7 @@ handoff() { # handoff OUT HOLD... :: WAIT...
   done
 }
 handoff "$work/h-lokt" "$L" guard h -- :: "$L" guard h --wait --
-handoff "$work/h-etcdctl" "${E[@]}" lock h2 :: "${E[@]}" lock h2
+handoff "$work/h-etcdctl" "${E[@]}" lock h2 -- :: "${E[@]}" lock h2 --
 
 echo "# $(uname -srm), $(nproc) CPUs, $(etcd --version | head -n1), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-44s %s\n' "lokt guard NAME -- true" "$(pct "$work/guard")"
