@@ -28,10 +28,12 @@ const (
 	EnvCert     = "LOKT_ETCD_CERT"      // PEM client certificate (with EnvKey)
 	EnvKey      = "LOKT_ETCD_KEY"       // PEM private key of EnvCert
 	EnvUser     = "LOKT_ETCD_USER"      // etcd user name (with EnvPassword)
-	EnvPassword = "LOKT_ETCD_PASSWORD"  // its password
+	EnvPassword = "LOKT_ETCD_PASSWORD"  //nolint:gosec // the variable's name, not a credential
 	EnvTimeout  = "LOKT_ETCD_TIMEOUT"   // dial and per-request bound (Go duration)
 	EnvLeaseTTL = "LOKT_ETCD_LEASE_TTL" // lease of holders and waiters (Go duration)
 )
+
+const prefixChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
 // Spec is a parsed etcd backend URL.
 type Spec struct {
@@ -75,7 +77,7 @@ func Parse(raw string) (*Spec, error) {
 			return nil, bad("prefix %q has an empty, . or .. segment", sp.Prefix)
 		}
 		for _, c := range seg {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			if !strings.ContainsRune(prefixChars, c) {
 				return nil, bad("prefix %q may use only A-Z a-z 0-9 . _ - and /", sp.Prefix)
 			}
 		}

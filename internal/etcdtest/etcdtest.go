@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -215,7 +214,7 @@ func (m *Member) Kill() {
 		return
 	}
 	_ = cmd.Process.Kill()
-	_ = cmd.Process.Signal(syscall.SIGCONT)
+	resume(cmd.Process)
 	<-done
 }
 
@@ -231,15 +230,15 @@ func (m *Member) Restart() error {
 }
 
 // Stop SIGSTOPs the member (it keeps its sockets but answers nothing).
-func (m *Member) Stop() { m.signal(syscall.SIGSTOP) }
+func (m *Member) Stop() { m.signal(sigStop) }
 
 // Cont resumes a stopped member.
-func (m *Member) Cont() { m.signal(syscall.SIGCONT) }
+func (m *Member) Cont() { m.signal(sigCont) }
 
-func (m *Member) signal(sig syscall.Signal) {
+func (m *Member) signal(sig os.Signal) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.cmd != nil {
+	if m.cmd != nil && sig != nil {
 		_ = m.cmd.Process.Signal(sig)
 	}
 }
