@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -195,12 +196,25 @@ type probe struct {
 	name    string
 	run     func() time.Duration
 	samples []time.Duration
+	// faults and switches are per run, from wait4's rusage (the process
+	// and its reaped children): minor page faults, and voluntary plus
+	// involuntary context switches. Counts, so steadier than times under
+	// load; the faults are mostly the Go heap and binary being touched.
+	faults, switches []time.Duration
 }
+
+// usage adds up the rusage of the commands timeRun ran since it was reset.
+var usage struct{ faults, switches int64 }
 
 func timeRun(cmd *exec.Cmd) time.Duration {
 	start := time.Now()
 	check(cmd.Run())
-	return time.Since(start)
+	d := time.Since(start)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		usage.faults += ru.Minflt
+		usage.switches += ru.Nvcsw + ru.Nivcsw
+	}
+	return d
 }
 
 func (c *config) startup() {
@@ -248,16 +262,19 @@ func (c *config) startup() {
 	for i := range c.runs {
 		for j := range probes {
 			p := probes[(i+j)%len(probes)]
+			usage.faults, usage.switches = 0, 0
 			p.samples = append(p.samples, p.run())
+			p.faults = append(p.faults, time.Duration(usage.faults))
+			p.switches = append(p.switches, time.Duration(usage.switches))
 		}
 	}
 
 	fmt.Printf("start-up: %d interleaved runs of each row\n", c.runs)
 	tw := table()
-	fmt.Fprintln(tw, "row\tp50\tmin\tp99\t")
+	fmt.Fprintln(tw, "row\tp50\tmin\tp99\tpage faults\tctx switches\t")
 	for _, p := range probes {
 		ds := p.samples
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", p.name, ms(pct(ds, 50)), ms(pct(ds, 0)), ms(pct(ds, 99)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t\n", p.name, ms(pct(ds, 50)), ms(pct(ds, 0)), ms(pct(ds, 99)), int64(pct(p.faults, 50)), int64(pct(p.switches, 50)))
 	}
 	check(tw.Flush())
 
@@ -276,6 +293,7 @@ func (c *config) startup() {
 	compare(tw, "flock(1) - true", pFlock, pTrue, "", nil)
 	check(tw.Flush())
 	fmt.Println("  ratio: of the p50s; paired: median of the per-round ratios (or differences), steadier under load")
+	fmt.Println("  page faults, ctx switches: medians per run (wait4 rusage, the process and its reaped children)")
 	fmt.Println()
 }
 
