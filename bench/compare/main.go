@@ -159,8 +159,8 @@ func (c *config) populate() {
 		rec["lock_id"] = fmt.Sprintf("%032x", 0xb0000000+i)
 		data, err := json.MarshalIndent(rec, "", "  ")
 		check(err)
-		check(os.WriteFile(filepath.Join(dir, name+".json"), append(data, '\n'), 0o644))
-		check(os.WriteFile(filepath.Join(dir, "."+name+".lck"), guardFile, 0o644))
+		check(os.WriteFile(filepath.Join(dir, name+".json"), append(data, '\n'), 0o600))
+		check(os.WriteFile(filepath.Join(dir, "."+name+".lck"), guardFile, 0o600))
 	}
 	filled := time.Since(start)
 	all, err := r.List(ctx)

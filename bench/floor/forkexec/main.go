@@ -29,7 +29,7 @@ func main() {
 	if raw {
 		os.Exit(forkExec(args))
 	}
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command(args[0], args[1:]...) //nolint:gosec // runs the command it is given, like guard (no shell)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		if cmd.ProcessState != nil {
@@ -43,7 +43,7 @@ func main() {
 // forkExec runs argv[0] (an absolute path: no lookup) and returns its exit
 // status.
 func forkExec(argv []string) int {
-	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{ //nolint:gosec // runs the command it is given (no shell)
 		Env:   os.Environ(),
 		Files: []uintptr{0, 1, 2},
 	})
