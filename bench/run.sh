@@ -5,8 +5,11 @@
 # without 10,000 other locks in the root, peak RSS), the 8x25 counter
 # hammer, and release -> next-holder hand-off latency (p50, p99). Builds lokt
 # and the floor programs exactly like a release (static, stripped), then
-# prints the machine, the command and the tables. About 1-2 minutes on an
-# idle 2-core machine with the defaults; more runs for steadier numbers:
+# prints the machine, the command and the tables: times (p50/min/p99, ratios
+# of p50s and medians of per-round ratios), and per-run page faults and
+# context switches, counts that a loaded machine does not bend. Each row
+# says whether its issue-12 target is met. About 1-2 minutes on a 2-core
+# machine with the defaults; more runs for steadier numbers:
 #   bash bench/run.sh -runs 300 -rounds 5 -handoffs 100
 #   bash bench/run.sh -others 0 -skip hammer,handoff     # start-up rows only
 # Set BENCH_DIR to put the lock roots on another filesystem (default: a new
