@@ -139,11 +139,11 @@ type LiveHolderError struct {
 }
 
 func (e *LiveHolderError) Error() string {
-	why := "which is still running and is not the caller"
+	why := "that holder is still running and is not the caller"
 	if e.Remote {
-		why = "whose holder is on another host, where lokt cannot check that it ended"
+		why = "that holder is on another host, where lokt cannot check whether it still runs"
 	}
-	return fmt.Sprintf("lock %q is held by %s, %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Remote), why)
+	return fmt.Sprintf("lock %q is held by %s; %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Remote), why)
 }
 
 // callerHolds reports whether the caller may release old as its own holder:
