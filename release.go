@@ -20,6 +20,9 @@ type RenewOptions struct {
 	// Child, when its PID is not 0, records a co-holder: the lock then only
 	// goes stale by liveness once both the holder and the child are gone.
 	Child Holder
+	// Group, when not 0, records the co-holder's process group: the lock
+	// stays live while any process of it does.
+	Group int
 }
 
 // Renew extends the lock name if it still carries lockID. If the record is
@@ -51,6 +54,10 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 		if o.Child.PID != 0 {
 			old.ChildPID, old.ChildStart = o.Child.PID, o.Child.Start
 			reason = fmt.Sprintf("command pid %d recorded as co-holder", o.Child.PID)
+		}
+		if o.Group != 0 {
+			old.PGID = o.Group
+			reason += fmt.Sprintf(", with its process group %d", o.Group)
 		}
 		result = fromRecord(old)
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})
@@ -124,26 +131,30 @@ type ReleaseOptions struct {
 	// counts. It runs inside the compare-and-swap, so it must be quick and
 	// must not use the Root.
 	IsCaller func(Holder) bool
+
+	// unless, with LockID, leaves the record in place when it answers true
+	// (Held.Release: the holder's process tree still runs).
+	unless func(*lockfile.Lock) bool
 }
 
 // LiveHolderError reports a ReleaseOwn refused because the lock's holder is
-// a process that is still running (or that lokt cannot check, on another
-// host) and is not the caller. Releasing it needs Force. A lock with no
+// a process that is still running (or that lokt cannot check: on another
+// host, in another PID namespace) and is not the caller. Releasing it needs Force. A lock with no
 // holder process (PID 0) never gives this error: it has no one to protect.
 type LiveHolderError struct {
 	Lock *Lock
-	// Remote is set when the holder is on another host, where lokt cannot
-	// tell whether it runs.
-	Remote bool
-	Now    time.Time
+	// Foreign, when not "", says why lokt cannot tell whether the holder
+	// runs ("on another host", "in another PID namespace").
+	Foreign string
+	Now     time.Time
 }
 
 func (e *LiveHolderError) Error() string {
 	why := "that holder is still running and is not the caller"
-	if e.Remote {
-		why = "that holder is on another host, where lokt cannot check whether it still runs"
+	if e.Foreign != "" {
+		why = "that holder is " + e.Foreign + ", where lokt cannot check whether it still runs"
 	}
-	return fmt.Sprintf("lock %q is held by %s; %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Remote), why)
+	return fmt.Sprintf("lock %q is held by %s; %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign), why)
 }
 
 // callerHolds reports whether the caller may release old as its own holder:
@@ -156,14 +167,15 @@ func (o *ReleaseOptions) callerHolds(old *lockfile.Lock) bool {
 	if sameHolder(old, o.Holder) {
 		return true
 	}
-	child := Holder{Host: old.Host, PID: old.ChildPID, Start: old.ChildStart}
+	// guard's command runs in guard's PID namespace.
+	child := Holder{Host: old.Host, PID: old.ChildPID, Start: old.ChildStart, NS: old.PIDNS}
 	if child.PID != 0 && child == o.Holder {
 		return true
 	}
 	if o.IsCaller == nil {
 		return false
 	}
-	return o.IsCaller(Holder{Host: old.Host, PID: old.PID, Start: old.PIDStart}) ||
+	return o.IsCaller(Holder{Host: old.Host, PID: old.PID, Start: old.PIDStart, NS: old.PIDNS}) ||
 		(child.PID != 0 && o.IsCaller(child))
 }
 
@@ -195,6 +207,9 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 			if err != nil {
 				return store.Change{}, err
 			}
+			if o.unless != nil && o.unless(old) {
+				return store.Change{}, nil
+			}
 			if o.Mode == ReleaseOwn {
 				removed = fromRecord(old)
 				events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
@@ -216,24 +231,24 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 		ev := Event{Time: now, Name: name, Actor: actor, Lock: removed}
 		switch o.Mode {
 		case ReleaseOwn:
-			state := r.judge(old, now)
+			state := r.judge(ctx, old, now)
 			if old.Owner != owner {
 				return store.Change{}, &NotOwnerError{Lock: removed, Caller: owner, State: state, Now: now}
 			}
 			// Precondition: a running holder is the caller. A dead or
 			// expired holder has nothing left to protect.
 			if state == StateLive && !o.callerHolds(old) {
-				return store.Change{}, &LiveHolderError{Lock: removed, Remote: old.Host != r.host, Now: now}
+				return store.Change{}, &LiveHolderError{Lock: removed, Foreign: r.foreign(old), Now: now}
 			}
 			ev.Type = EventRelease
 		case BreakStale:
-			state := r.judge(old, now)
+			state := r.judge(ctx, old, now)
 			if !state.Stale() {
-				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: old.Host != r.host}
+				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
 			}
 			ev.Type, ev.Reason = EventStaleBreak, string(state)
 		case Force:
-			ev.Type, ev.Reason = EventForceBreak, string(r.judge(old, now))
+			ev.Type, ev.Reason = EventForceBreak, string(r.judge(ctx, old, now))
 		}
 		events = append(events, ev)
 		return remove(old), nil
@@ -244,6 +259,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
+	r.forget(ctx, removed)
 	return removed, nil
 }
 
@@ -251,7 +267,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 // expired freeze, each in its own compare-and-swap, and returns the names
 // of the locks it removed.
 func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
-	names, err := r.store.List(store.Locks)
+	names, err := r.store.List(ctx, store.Locks)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +293,7 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 			if err != nil {
 				return store.Change{}, err
 			}
-			state := r.judge(old, now)
+			state := r.judge(ctx, old, now)
 			if !state.Stale() {
 				return store.Change{}, nil
 			}
@@ -287,6 +303,9 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 		if err != nil {
 			errs = append(errs, r.wrapStoreErr(name, err))
 		} else if len(events) > 0 {
+			if gone := events[0].Lock; gone != nil {
+				r.forget(ctx, gone)
+			}
 			r.emitAll(events)
 			pruned = append(pruned, name)
 		}

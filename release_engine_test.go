@@ -114,7 +114,7 @@ func TestReleaseOwn(t *testing.T) {
 	// The owner label alone is not enough while the holder runs.
 	_, err = f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(3)})
 	var live *LiveHolderError
-	if !errors.As(err, &live) || live.Lock.LockID != l.LockID || live.Remote {
+	if !errors.As(err, &live) || live.Lock.LockID != l.LockID || live.Foreign != "" {
 		t.Fatalf("Release by the owner from another process: %v, want *LiveHolderError", err)
 	}
 	if !strings.Contains(err.Error(), "still running and is not the caller") {
@@ -195,7 +195,7 @@ func TestReleaseOwnLiveHolder(t *testing.T) {
 	// A holder on another host cannot be checked: --force only.
 	remote := f.mustAcquire("remote", engAcqOpts("alice", Holder{Host: "elsewhere", PID: 5, Start: "s"}, 0))
 	_, err := f.root.Release(ctx, "remote", alice)
-	if !errors.As(err, &live) || !live.Remote || !strings.Contains(err.Error(), "another host") {
+	if !errors.As(err, &live) || live.Foreign != "on another host" || !strings.Contains(err.Error(), "another host") {
 		t.Fatalf("release of a remote holder's lock: %v, want a remote *LiveHolderError", err)
 	}
 	f.events.Take()
@@ -362,7 +362,7 @@ func TestUnsupportedVersionIsUntouched(t *testing.T) {
 	if !reflect.DeepEqual(pruned, []string{"other"}) {
 		t.Errorf("Prune removed %v, want only the stale v1 lock", pruned)
 	}
-	st, err := f.root.Get("x")
+	st, err := f.root.Get(context.Background(), "x")
 	if err != nil || st.State != StateUnsupported || st.Lock != nil {
 		t.Errorf("Get = %+v, %v; want state unsupported", st, err)
 	} else {

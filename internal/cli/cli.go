@@ -128,8 +128,8 @@ func errorText(err error) string {
 // liveHolderAdvice says who blocks an unlock and how to go on.
 func liveHolderAdvice(e *lokt.LiveHolderError) string {
 	name := e.Lock.Name
-	if e.Remote {
-		return fmt.Sprintf("\n  unlock it on host %s from its holder, or let its TTL run out; to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", printable(e.Lock.Host), name)
+	if e.Foreign != "" {
+		return fmt.Sprintf("\n  its holder is %s: unlock it from the holder there, or let its TTL run out; to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", e.Foreign, name)
 	}
 	who := fmt.Sprintf("pid %d", e.Lock.PID)
 	if cmd := processName(e.Lock.PID); cmd != "" {

@@ -122,9 +122,13 @@ func runUnlock(ctx context.Context, f *Factory, opts *UnlockOptions) error {
 
 // callerAncestry is how unlock recognises a running holder as the caller
 // beyond lokt's parent: the holder is an ancestor of this process, as the
-// guard is of the command it runs. Holders on other hosts are never ours.
+// guard is of the command it runs. Holders on other hosts, or in another
+// PID namespace, whose pids name other processes here, are never ours.
 func callerAncestry(root *lokt.Root) func(lokt.Holder) bool {
-	return func(h lokt.Holder) bool { return h.Host == root.Host() && isAncestor(h.PID, h.Start) }
+	self := lokt.Self()
+	return func(h lokt.Holder) bool {
+		return h.Host == root.Host() && (h.NS == "" || h.NS == self.NS) && isAncestor(h.PID, h.Start)
+	}
 }
 
 func unlockAll(ctx context.Context, f *Factory, root *lokt.Root, opts *UnlockOptions, ro lokt.ReleaseOptions) error {
@@ -133,7 +137,7 @@ func unlockAll(ctx context.Context, f *Factory, root *lokt.Root, opts *UnlockOpt
 	if opts.Owner != "" {
 		owner, ro.AsOwner = opts.Owner, opts.Owner
 	}
-	list, err := root.List()
+	list, err := root.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -192,11 +196,11 @@ func skippedError(skipped []*lokt.LiveHolderError) error {
 func liveHolderText(e *lokt.LiveHolderError) string {
 	l := e.Lock
 	s := holderWithPID(l)
-	if e.Remote {
-		return s + " on another host (lokt cannot check whether it still runs)"
+	if e.Foreign != "" {
+		return s + " " + e.Foreign + " (lokt cannot check whether it still runs)"
 	}
 	if name := processName(l.PID); name != "" {
-		s += " (" + name + ")"
+		s += " (" + printable(name) + ")"
 	}
 	return s + ", since " + l.AcquiredAt.Local().Format(time.RFC3339)
 }
