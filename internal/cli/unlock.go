@@ -31,10 +31,11 @@ func newCmdUnlock(f *Factory, runF func(*UnlockOptions) error) *cobra.Command {
 		Long: `Release NAME. Only the lock's owner ($LOKT_OWNER, else your user name) may
 release it, and only from its holder: the process it was taken for (the shell
 that ran "lokt lock"), or a process started under it (a command run by the
-guard that holds it). While another holder process still runs, or runs on
-another host where lokt cannot check it, unlock exits 4 and leaves the lock
-alone. A lock whose holder has exited, whose TTL has passed, or that was
-taken with --pid 0 is released by its owner from anywhere.
+guard that holds it). While another holder still runs (guard's command tree
+included), or cannot be checked from here (on another host, in another PID
+namespace), unlock exits 4, names the holder and leaves the lock alone. A
+lock whose holder is gone, whose TTL has passed, or that was taken with
+--pid 0 is released by its owner from anywhere.
 
 --break-stale removes the lock only if it is stale (TTL passed, holder
 process gone, or file corrupt), whoever owns it. --force removes it whoever
