@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lokt-dev/lokt"
 )
@@ -64,4 +66,24 @@ func countLines(s string) int {
 		}
 	}
 	return n
+}
+
+// TestBlockerTextEscapes: the progress line of a waiting lock shows other
+// users' labels escaped too.
+func TestBlockerTextEscapes(t *testing.T) {
+	now := time.Now()
+	l := &lokt.Lock{Name: "x", Owner: "o\x1b[2J", Holder: lokt.Holder{Host: "h", PID: 7}, AcquiredAt: now}
+	fr := &lokt.Freeze{Name: "x", Owner: "f\x1b]0;T\a", Host: "h", Reason: "r\x1b[31m", ExpiresAt: now.Add(time.Minute)}
+	for _, err := range []error{&lokt.HeldError{Lock: l, Now: now}, &lokt.FrozenError{Freeze: fr, Now: now}} {
+		got := blockerText(err, now)
+		if strings.ContainsAny(got, "\x1b\a") {
+			t.Errorf("blockerText(%T) = %q: raw control characters", err, got)
+		}
+		if !strings.Contains(got, `\x1b`) {
+			t.Errorf("blockerText(%T) = %q: no escaped label", err, got)
+		}
+		if got := errorText(err); strings.ContainsAny(got, "\x1b\a") {
+			t.Errorf("errorText(%T) = %q: raw control characters", err, got)
+		}
+	}
 }
