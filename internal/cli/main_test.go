@@ -65,6 +65,7 @@ func scriptParams(dir string, etcd *etcdtest.Cluster) testscript.Params {
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exits":     cmdExits,
+			"envq":      cmdEnvq,
 			"putrecord": cmdPutRecord,
 			"cmprecord": cmdCmpRecord,
 		},
@@ -147,4 +148,17 @@ func recordSpec(ts *testscript.TestScript) *backend.Spec {
 	sp, err := backend.Parse(ts.Getenv(backend.EnvBackend))
 	ts.Check(err)
 	return sp
+}
+
+// cmdEnvq sets an environment variable to a value written with Go string
+// escapes, for labels that contain control bytes: envq LOKT_OWNER '\x1b[2J'.
+func cmdEnvq(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envq NAME 'GO-ESCAPED VALUE'")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	if err != nil {
+		ts.Fatalf("envq: %q is not a Go string body: %v", args[1], err)
+	}
+	ts.Setenv(args[0], v)
 }
