@@ -48,6 +48,10 @@ const (
 	// keeps its lock at least. etcd may grant more and reset it on a leader
 	// change, so this is a lower bound.
 	DefaultLeaseTTL = 10 * time.Second
+	// DefaultRecordGrace is how long after its TTL a record with one stays
+	// in etcd before its lease removes it: meanwhile it shows as expired
+	// (as a file would) and any acquirer may break it.
+	DefaultRecordGrace = time.Minute
 	// DefaultPrefix is where records live when the backend URL names none.
 	DefaultPrefix = "lokt"
 )
@@ -61,6 +65,8 @@ type Config struct {
 	Password  string
 	Timeout   time.Duration // dial and per-request bound; DefaultTimeout if 0
 	LeaseTTL  time.Duration // DefaultLeaseTTL if 0
+	// RecordGrace is DefaultRecordGrace if 0; negative means none.
+	RecordGrace time.Duration
 }
 
 // Store is a lokt root in etcd. It implements store.Store, store.Keeper and
@@ -71,6 +77,7 @@ type Store struct {
 	where    string
 	timeout  time.Duration
 	leaseTTL time.Duration
+	grace    time.Duration
 
 	mu     sync.Mutex
 	leases map[string]clientv3.LeaseID // evidence key -> lease, of this process's Keeps
@@ -93,6 +100,7 @@ func Open(cfg Config) (*Store, error) {
 		prefix:   strings.Trim(cmp.Or(cfg.Prefix, DefaultPrefix), "/"),
 		timeout:  cmp.Or(cfg.Timeout, DefaultTimeout),
 		leaseTTL: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL),
+		grace:    max(cmp.Or(cfg.RecordGrace, DefaultRecordGrace), 0),
 		leases:   map[string]clientv3.LeaseID{},
 	}
 	scheme := "http://"
@@ -250,7 +258,7 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func(cur []byte, seq
 			case kept != nil:
 				opts = append(opts, clientv3.WithLease(kept.lease))
 			case ch.TTL > 0:
-				g, err := s.cli.Grant(octx, ttlSeconds(ch.TTL))
+				g, err := s.cli.Grant(octx, ttlSeconds(ch.TTL+s.grace))
 				if err != nil {
 					if err := retry(err); err != nil {
 						return err

@@ -30,7 +30,13 @@ func (s *Store) Line(k store.Key) (<-chan struct{}, func(), error) {
 	res, err := s.cli.Put(rctx, me, "", clientv3.WithLease(g.ID))
 	cancel()
 	if err == nil {
-		_, err = s.cli.KeepAlive(ctx, g.ID)
+		var ka <-chan *clientv3.LeaseKeepAliveResponse
+		if ka, err = s.cli.KeepAlive(ctx, g.ID); err == nil {
+			go func() {
+				for range ka { // the client wants its answers read
+				}
+			}()
+		}
 	}
 	if err != nil {
 		stop()
