@@ -85,6 +85,9 @@ func Run(f *Factory, args []string) int {
 	cmd.SetArgs(args)
 	// A context from the start, so run functions never see a nil one.
 	err := cmd.ExecuteContext(context.Background())
+	if f.etcd != nil {
+		_ = f.etcd.Close() // the etcd client's connections and goroutines
+	}
 	if err != nil && err.Error() != "" {
 		fmt.Fprintf(f.IO.ErrOut, "lokt: %s\n", errorText(err))
 	}
