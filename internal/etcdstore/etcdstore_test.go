@@ -41,7 +41,7 @@ func open(t *testing.T) *Store {
 	if member == nil {
 		t.Skip(etcdtest.SkipMessage)
 	}
-	s, err := Open(Config{Endpoints: member.Endpoints(), Prefix: "t/" + t.Name(), LeaseTTL: 2 * time.Second, RecordGrace: -1})
+	s, err := Open(Config{Endpoints: member.Endpoints(), Prefix: "t/" + t.Name() + "/" + newNonce(), LeaseTTL: 2 * time.Second, RecordGrace: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
