@@ -29,7 +29,7 @@ type mcpServer struct {
 
 // startMCP starts `lokt mcp` on root as client clientName/1.0, with extra
 // environment (such as LOKT_AGENT_ID).
-func startMCP(t *testing.T, root, clientName string, extra ...string) *mcpServer {
+func startMCP(t testing.TB, root, clientName string, extra ...string) *mcpServer {
 	t.Helper()
 	cmd := exec.Command(testbin.Path(t), "mcp")
 	cmd.Env = env(root, extra...)
@@ -69,7 +69,7 @@ func startMCP(t *testing.T, root, clientName string, extra ...string) *mcpServer
 
 // call calls a tool and fails the test on a protocol error: every bad call
 // must come back as a tool result.
-func (s *mcpServer) call(t *testing.T, tool string, args map[string]any) *mcp.CallToolResult {
+func (s *mcpServer) call(t testing.TB, tool string, args map[string]any) *mcp.CallToolResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -110,7 +110,7 @@ func structured(t *testing.T, res *mcp.CallToolResult, v any) {
 	}
 }
 
-func mustOK(t *testing.T, res *mcp.CallToolResult) {
+func mustOK(t testing.TB, res *mcp.CallToolResult) {
 	t.Helper()
 	if res.IsError {
 		t.Fatalf("tool error: %s", text(res))
@@ -417,4 +417,17 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// BenchmarkMCPLockRoundTrip measures a lock and an unlock tool call, each a
+// full round trip from an SDK client through stdio to a real lokt mcp
+// process and its lock root.
+func BenchmarkMCPLockRoundTrip(b *testing.B) {
+	s := startMCP(b, newRoot(b), "bench")
+	lock := map[string]any{"name": "bench"}
+	for b.Loop() {
+		mustOK(b, s.call(b, "lock", lock))
+		mustOK(b, s.call(b, "unlock", lock))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/call")
 }
