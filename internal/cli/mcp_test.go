@@ -112,7 +112,7 @@ func TestMCPSpeaksTheCLIsWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Get("x"); !errors.Is(err, lokt.ErrNotFound) {
+	if _, err := r.Get(context.Background(), "x"); !errors.Is(err, lokt.ErrNotFound) {
 		t.Errorf("x after the session: %v", err)
 	}
 }

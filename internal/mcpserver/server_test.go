@@ -134,7 +134,7 @@ func TestLocksAreReleasedWhenTheClientGoes(t *testing.T) {
 	if res := h.call(t, "unlock", map[string]any{"name": "b"}); res.IsError {
 		t.Fatal(resultText(res))
 	}
-	st, err := h.root.Get("a")
+	st, err := h.root.Get(context.Background(), "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestLocksAreReleasedWhenTheClientGoes(t *testing.T) {
 	}
 	h.stop(t)
 	for _, name := range []string{"a", "b", "c"} {
-		if _, err := h.root.Get(name); !errors.Is(err, lokt.ErrNotFound) {
+		if _, err := h.root.Get(context.Background(), name); !errors.Is(err, lokt.ErrNotFound) {
 			t.Errorf("lock %s after the client closed: %v, want not found", name, err)
 		}
 	}
@@ -158,7 +158,7 @@ func TestReleaseAtExitSparesAnotherAcquisition(t *testing.T) {
 	if res := h.call(t, "lock", map[string]any{"name": "x"}); res.IsError {
 		t.Fatal(resultText(res))
 	}
-	st, err := h.root.Get("x")
+	st, err := h.root.Get(context.Background(), "x")
 	if err != nil || st.Lock.AgentID != "from-env" {
 		t.Fatalf("lock x: %+v %v, want agent from-env ($LOKT_AGENT_ID wins over the client)", st, err)
 	}
@@ -172,7 +172,7 @@ func TestReleaseAtExitSparesAnotherAcquisition(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.stop(t)
-	st, err = h.root.Get("x")
+	st, err = h.root.Get(context.Background(), "x")
 	if err != nil || st.Lock.LockID != other.LockID {
 		t.Fatalf("the server's exit released someone else's acquisition: %+v %v", st, err)
 	}
@@ -205,7 +205,7 @@ func TestCancelledWaitTakesNothing(t *testing.T) {
 	if !strings.Contains(h.log.String(), `wait for "x" cancelled by the client; nothing was acquired`) {
 		t.Errorf("log: %s", h.log.String())
 	}
-	st, err := h.root.Get("x")
+	st, err := h.root.Get(context.Background(), "x")
 	if err != nil || st.Lock.Owner != "ops" {
 		t.Fatalf("after the cancelled wait: %+v %v", st, err)
 	}
