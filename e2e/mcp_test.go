@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -430,4 +431,26 @@ func BenchmarkMCPLockRoundTrip(b *testing.B) {
 		mustOK(b, s.call(b, "unlock", lock))
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/call")
+}
+
+// TestMCPSIGTERMReleases: a server told to stop releases its locks (a
+// release, not a stale lock left for the next taker to break) and exits 0.
+func TestMCPSIGTERMReleases(t *testing.T) {
+	root := newRoot(t)
+	s := startMCP(t, root, "client")
+	mustOK(t, s.call(t, "lock", map[string]any{"name": "deploy"}))
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The connection ends when the server exits, with stdin still open.
+	_ = s.session.Wait()
+	if err := s.close(t); err != nil {
+		t.Fatalf("lokt mcp after SIGTERM: %v\nstderr: %s", err, s.stderr.all())
+	}
+	if r := run(t, root, "exists", "deploy"); r.code != 3 {
+		t.Fatalf("lokt exists deploy after SIGTERM: exit %d, want 3", r.code)
+	}
+	if n := auditCount(t, root, "release"); n != 1 {
+		t.Errorf("%d release events, want 1", n)
+	}
 }
