@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -143,11 +144,18 @@ func (s *Server) Serve(ctx context.Context, t mcp.Transport) error {
 	s.mu.Unlock()
 	s.calls.Wait()
 	s.releaseAll()
-	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
-		// The client went away or we were told to stop: the normal ends.
+	if ctx.Err() != nil || clientGone(err) {
+		// We were told to stop, or the client went away: the normal ends.
 		return nil
 	}
-	return err
+	return fmt.Errorf("MCP session ended: %w", err)
+}
+
+// clientGone reports whether err only says that the client closed the
+// connection, perhaps while a response was still being written.
+func clientGone(err error) bool {
+	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) ||
+		errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE)
 }
 
 // releaseAll releases the locks taken here, each only if it is still this
