@@ -181,7 +181,7 @@ func TestMCPSessionLocks(t *testing.T) {
 	if l := st.Locks[0]; l.AgentID != "agent-a" || l.PID != a.cmd.Process.Pid || l.State != "live" {
 		t.Errorf("status shows %+v, want A's live lock labelled agent-a", l)
 	}
-	if r := run(t, root, "status"); !strings.Contains(r.stdout, "(agent-a)") {
+	if r := run(t, root, "status"); !strings.Contains(r.stdout, "agent-a)") {
 		t.Errorf("status table lacks the agent label:\n%s", r.stdout)
 	}
 
@@ -198,7 +198,7 @@ func TestMCPSessionLocks(t *testing.T) {
 		waited <- outcome{res, err}
 	}()
 	p := awaitProgress(t, b)
-	if !strings.Contains(p.Message, "held by tester@") || !strings.Contains(p.Message, "(agent-a)") {
+	if !strings.Contains(p.Message, "held by tester@") || !strings.Contains(p.Message, "agent-a)") {
 		t.Errorf("progress message does not say who holds the lock: %q", p.Message)
 	}
 	if err := a.cmd.Process.Kill(); err != nil {

@@ -117,11 +117,16 @@ func (c *mcpCLI) Acquired(l *lokt.Lock) (string, any) {
 func (c *mcpCLI) Released(l *lokt.Lock, force bool) (string, any) {
 	var text, doc bytes.Buffer
 	opts := &UnlockOptions{Name: l.Name, Force: force}
-	_ = reportReleased(c.capture(&text), opts, []*lokt.Lock{l})
+	done := []released{{lock: l, forced: force}}
+	_ = reportReleased(c.capture(&text), opts, done, nil)
 	opts.JSON = true
-	_ = reportReleased(c.capture(&doc), opts, []*lokt.Lock{l})
+	_ = reportReleased(c.capture(&doc), opts, done, nil)
 	return strings.TrimSpace(text.String()), json.RawMessage(doc.Bytes())
 }
+
+// IsCaller is unlock's rule for which running holders count as the caller
+// (besides the server itself): this process's ancestors.
+func (c *mcpCLI) IsCaller(root *lokt.Root) func(lokt.Holder) bool { return callerAncestry(root) }
 
 func (c *mcpCLI) Blocked(name string, waited time.Duration, blocker error) string {
 	return fmt.Sprintf("waiting %s for %q: %s", shortDur(waited), name, blockerText(blocker, time.Now()))

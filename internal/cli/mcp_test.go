@@ -95,7 +95,7 @@ func TestMCPSpeaksTheCLIsWords(t *testing.T) {
 	}
 
 	res, text = call("unlock", map[string]any{"name": "x"})
-	if res.IsError || !strings.HasPrefix(text, `released "x" (held by tester@`) || !strings.Contains(text, "(unit-agent) pid ") {
+	if res.IsError || !strings.HasPrefix(text, `released "x" (held by tester@`) || !strings.Contains(text, "unit-agent) pid ") {
 		t.Errorf("unlock: %s", text)
 	}
 	res, text = call("unlock", map[string]any{"name": "y", "force": true})

@@ -37,6 +37,9 @@ type CLI interface {
 	Acquired(l *lokt.Lock) (text string, doc any)
 	// Released describes a lock just removed, as `unlock` and `unlock --json` do.
 	Released(l *lokt.Lock, force bool) (text string, doc any)
+	// IsCaller is unlock's rule for which running holders, besides the
+	// server itself, count as the caller.
+	IsCaller(root *lokt.Root) func(lokt.Holder) bool
 	// Blocked is the CLI's progress line for a wait of waited so far.
 	Blocked(name string, waited time.Duration, blocker error) string
 	// LockDoc is a live lock as `status --json` shows it.

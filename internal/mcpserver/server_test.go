@@ -27,7 +27,8 @@ func (plainCLI) Released(l *lokt.Lock, _ bool) (string, any) { return "released 
 func (plainCLI) Blocked(name string, _ time.Duration, err error) string {
 	return "waiting for " + name + ": " + err.Error()
 }
-func (plainCLI) LockDoc(l *lokt.Lock) any { return l }
+func (plainCLI) LockDoc(l *lokt.Lock) any                   { return l }
+func (plainCLI) IsCaller(*lokt.Root) func(lokt.Holder) bool { return nil }
 func (plainCLI) Status(context.Context, string) (any, error) {
 	return map[string]any{"locks": []any{}}, nil
 }

@@ -147,7 +147,7 @@ func (s *Server) unlock(ctx context.Context, req *mcp.CallToolRequest, in Unlock
 	if err != nil {
 		return s.failure(err)
 	}
-	ro := lokt.ReleaseOptions{Identity: s.identity(req), Holder: s.cfg.Holder}
+	ro := lokt.ReleaseOptions{Identity: s.identity(req), Holder: s.cfg.Holder, IsCaller: s.cfg.CLI.IsCaller(root)}
 	if in.Force {
 		ro.Mode = lokt.Force
 	}
