@@ -59,7 +59,8 @@ const FileMode = 0o600
 //	holder      release, deny, lost and every break: the lock's holder, which
 //	            need not be the actor (see Holder)
 //	frozen_by   unfreeze, freeze-deny and the auto-prune of a freeze: who
-//	            froze the name (see Freezer)
+//	            froze the name (see Freezer); freeze: the other owner's
+//	            freeze it replaced with --force (absent otherwise)
 type Record struct {
 	TS      lockfile.Time `json:"ts"`
 	Event   string        `json:"event"`
@@ -145,14 +146,21 @@ func FromEvent(e lokt.Event) Record {
 			rec.Reason = truncate(f.Reason, maxReason)
 		}
 		if e.Type != lokt.EventFreeze && f.Owner != "" {
-			rec.FrozenBy = &Freezer{
-				Owner: f.Owner, AgentID: f.AgentID, Host: f.Host, PID: f.PID,
-				FrozenAt: lockfile.NewTime(f.FrozenAt), ExpiresAt: lockfile.NewTime(f.ExpiresAt),
-				Reason: truncate(f.Reason, maxReason),
-			}
+			rec.FrozenBy = freezer(f)
 		}
 	}
+	if f := e.Replaced; f != nil {
+		rec.FrozenBy = freezer(f)
+	}
 	return rec
+}
+
+func freezer(f *lokt.Freeze) *Freezer {
+	return &Freezer{
+		Owner: f.Owner, AgentID: f.AgentID, Host: f.Host, PID: f.PID,
+		FrozenAt: lockfile.NewTime(f.FrozenAt), ExpiresAt: lockfile.NewTime(f.ExpiresAt),
+		Reason: truncate(f.Reason, maxReason),
+	}
 }
 
 // Marshal renders rec as one log line, newline included.
