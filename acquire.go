@@ -190,20 +190,22 @@ func isBlocked(err error) bool {
 // ends by itself (lock or freeze expiry), zero if never.
 func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, reportDeny bool) (*Lock, time.Time, error) {
 	actor := Actor{Identity: o.Identity, Holder: o.Holder}
-	// The freeze is another record, read first; it blocks new acquisitions
-	// but not a refresh by the current holder, who is not interrupted.
-	frozen, err := r.activeFreeze(ctx, name)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
 	var (
 		result *Lock
 		events []Event
 		until  time.Time
 	)
-	err = r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
+	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
 		now := r.now()
 		events = events[:0]
+		// The freeze is read inside the name's critical section, which a
+		// freeze is written under too: once Freeze has returned, no
+		// acquisition can still slip past it. It blocks new acquisitions
+		// but not a refresh by the current holder, who is not interrupted.
+		frozen, err := r.activeFreeze(ctx, name)
+		if err != nil {
+			return store.Change{}, err
+		}
 		var old *lockfile.Lock
 		var oldState State
 		var corrupt *CorruptError

@@ -278,7 +278,7 @@ func TestUnknownLivenessIsNotBroken(t *testing.T) {
 	if _, err := f.root.Release(context.Background(), "x", ReleaseOptions{Identity: Identity{Owner: "bob"}, Mode: BreakStale}); err == nil {
 		t.Error("BreakStale removed a lock whose holder could not be checked")
 	}
-	st, err := f.root.Get("x")
+	st, err := f.root.Get(context.Background(), "x")
 	if err != nil || st.State != StateLive {
 		t.Errorf("Get = %+v, %v; want live", st, err)
 	}
@@ -293,7 +293,7 @@ func TestOtherHostJudgedByTTLOnly(t *testing.T) {
 
 	_, err := f.root.Acquire(context.Background(), "x", engAcqOpts("bob", f.holder(202), 0))
 	engHeldBy(t, err)
-	if st, _ := f.root.Get("x"); st.State != StateLive {
+	if st, _ := f.root.Get(context.Background(), "x"); st.State != StateLive {
 		t.Errorf("state = %s, want live", st.State)
 	}
 	if f.live.Calls() != calls {
@@ -322,11 +322,11 @@ func TestChildCoHolderKeepsLockLive(t *testing.T) {
 	f.live.Set(101, proc.Dead)
 	_, err := f.root.Acquire(context.Background(), "x", engAcqOpts("bob", f.holder(202), 0))
 	engHeldBy(t, err)
-	if st, _ := f.root.Get("x"); st.State != StateLive {
+	if st, _ := f.root.Get(context.Background(), "x"); st.State != StateLive {
 		t.Errorf("state with a live co-holder = %s", st.State)
 	}
 	f.live.Set(102, proc.Dead)
-	if st, _ := f.root.Get("x"); st.State != StateDead {
+	if st, _ := f.root.Get(context.Background(), "x"); st.State != StateDead {
 		t.Errorf("state with both gone = %s", st.State)
 	}
 	f.mustAcquire("x", engAcqOpts("bob", f.holder(202), 0))

@@ -105,8 +105,8 @@ func (r *Root) Unfreeze(ctx context.Context, name string, actor Actor) (*Freeze,
 
 // activeFreeze returns the unexpired freeze of name, or nil. A corrupt
 // freeze file fails safe: it blocks, with advice to lift it.
-func (r *Root) activeFreeze(_ context.Context, name string) (*Freeze, error) {
-	data, err := r.store.Read(store.Key{NS: store.Freezes, Name: name})
+func (r *Root) activeFreeze(ctx context.Context, name string) (*Freeze, error) {
+	data, err := r.store.Read(ctx, store.Key{NS: store.Freezes, Name: name})
 	if errors.Is(err, store.ErrNotExist) {
 		return nil, nil
 	}
@@ -127,8 +127,8 @@ func (r *Root) activeFreeze(_ context.Context, name string) (*Freeze, error) {
 }
 
 // Freezes lists the unexpired freezes.
-func (r *Root) Freezes() ([]*Freeze, error) {
-	names, err := r.store.List(store.Freezes)
+func (r *Root) Freezes(ctx context.Context) ([]*Freeze, error) {
+	names, err := r.store.List(ctx, store.Freezes)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (r *Root) Freezes() ([]*Freeze, error) {
 		if lockfile.ValidateName(name) != nil {
 			continue
 		}
-		f, err := r.activeFreeze(context.Background(), name)
+		f, err := r.activeFreeze(ctx, name)
 		if err != nil {
 			return out, err
 		}
@@ -150,11 +150,11 @@ func (r *Root) Freezes() ([]*Freeze, error) {
 
 // GetFreeze returns the active freeze of name, or an error wrapping
 // ErrNotFound.
-func (r *Root) GetFreeze(name string) (*Freeze, error) {
+func (r *Root) GetFreeze(ctx context.Context, name string) (*Freeze, error) {
 	if err := lockfile.ValidateName(name); err != nil {
 		return nil, err
 	}
-	f, err := r.activeFreeze(context.Background(), name)
+	f, err := r.activeFreeze(ctx, name)
 	if err == nil && f == nil {
 		err = fmt.Errorf("%q is not frozen: %w", name, ErrNotFound)
 	}
@@ -162,7 +162,7 @@ func (r *Root) GetFreeze(name string) (*Freeze, error) {
 }
 
 func (r *Root) pruneFreezes(ctx context.Context, actor Actor) error {
-	names, err := r.store.List(store.Freezes)
+	names, err := r.store.List(ctx, store.Freezes)
 	if err != nil {
 		return err
 	}

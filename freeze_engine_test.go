@@ -38,7 +38,7 @@ func TestFreezeBlocksAcquire(t *testing.T) {
 	if fr.Owner != "release-mgr" || fr.Reason != "release in progress" || !fr.FrozenAt.Equal(engT0) || !fr.ExpiresAt.Equal(engT0.Add(10*time.Minute)) {
 		t.Errorf("freeze = %+v", fr)
 	}
-	if st, err := f.root.Get("deploy"); err != nil || st.State != StateLive || st.Lock.LockID != held.LockID {
+	if st, err := f.root.Get(context.Background(), "deploy"); err != nil || st.State != StateLive || st.Lock.LockID != held.LockID {
 		t.Errorf("the current holder lost its lock to a freeze: %+v, %v", st, err)
 	}
 	if _, err := f.root.Release(ctx, "deploy", ReleaseOptions{Identity: Identity{Owner: "alice"}}); err != nil {
@@ -64,20 +64,20 @@ func TestFreezeBlocksAcquire(t *testing.T) {
 	if len(ev) != 1 || ev[0].Type != EventFreezeDeny || ev[0].Freeze == nil || ev[0].Actor.Owner != "bob" {
 		t.Errorf("events = %+v, want freeze-deny", ev)
 	}
-	if got, err := f.root.GetFreeze("deploy"); err != nil || got.Reason != fr.Reason {
+	if got, err := f.root.GetFreeze(context.Background(), "deploy"); err != nil || got.Reason != fr.Reason {
 		t.Errorf("GetFreeze = %+v, %v", got, err)
 	}
-	if list, err := f.root.Freezes(); err != nil || len(list) != 1 || list[0].Name != "deploy" {
+	if list, err := f.root.Freezes(context.Background()); err != nil || len(list) != 1 || list[0].Name != "deploy" {
 		t.Errorf("Freezes = %+v, %v", list, err)
 	}
 
 	// Expiry lifts it, with nothing else done.
 	f.clock.Advance(9 * time.Minute)
 	f.mustAcquire("deploy", engAcqOpts("bob", f.holder(2), 0))
-	if _, err := f.root.GetFreeze("deploy"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.root.GetFreeze(context.Background(), "deploy"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetFreeze of an expired freeze: %v, want ErrNotFound", err)
 	}
-	if list, err := f.root.Freezes(); err != nil || len(list) != 0 {
+	if list, err := f.root.Freezes(context.Background()); err != nil || len(list) != 0 {
 		t.Errorf("Freezes lists an expired freeze: %+v, %v", list, err)
 	}
 }
@@ -130,7 +130,7 @@ func TestFreezeReplacesFreeze(t *testing.T) {
 	if _, err := f.root.Freeze(ctx, "x", FreezeOptions{TTL: time.Minute, Reason: "second"}); err != nil {
 		t.Fatal(err)
 	}
-	fr, err := f.root.GetFreeze("x")
+	fr, err := f.root.GetFreeze(context.Background(), "x")
 	if err != nil || fr.Reason != "second" || !fr.ExpiresAt.Equal(engT0.Add(time.Minute)) {
 		t.Errorf("GetFreeze = %+v, %v; want the second freeze", fr, err)
 	}
@@ -148,16 +148,16 @@ func TestFreezeNamespaceDoesNotCollide(t *testing.T) {
 	if _, err := f.root.Acquire(ctx, "x", engAcqOpts("alice", f.holder(1), 0)); err == nil {
 		t.Fatal("x is frozen but was acquired")
 	}
-	if _, err := f.root.GetFreeze("freeze-x"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.root.GetFreeze(context.Background(), "freeze-x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the lock freeze-x reads as a freeze: %v", err)
 	}
-	if _, err := f.root.Get("x"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.root.Get(context.Background(), "x"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the freeze of x reads as a lock: %v", err)
 	}
 	if _, err := f.root.Unfreeze(ctx, "x", Actor{}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := f.root.Get("freeze-x"); err != nil || st.State != StateLive {
+	if st, err := f.root.Get(context.Background(), "freeze-x"); err != nil || st.State != StateLive {
 		t.Errorf("lifting the freeze of x touched the lock freeze-x: %+v, %v", st, err)
 	}
 	// And the other way round: the lock x does not block freezing x.
@@ -165,7 +165,7 @@ func TestFreezeNamespaceDoesNotCollide(t *testing.T) {
 	if _, err := f.root.Freeze(ctx, "x", FreezeOptions{TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := f.root.List()
+	list, err := f.root.List(context.Background())
 	if err != nil || len(list) != 2 || list[0].Name != "freeze-x" || list[1].Name != "x" {
 		t.Errorf("List = %+v, %v", list, err)
 	}
@@ -191,14 +191,14 @@ func TestCorruptAndFutureFreezes(t *testing.T) {
 	f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
 	// A freeze whose record names another freeze is corrupt too.
 	f.writeRaw(f.freezePath("y"), `{"version":1,"name":"z","owner":"o","host":"h","pid":1,"frozen_at":"2030-01-01T00:00:00Z","expires_at":"2099-01-01T00:00:00Z","ttl_sec":1}`)
-	if _, err := f.root.GetFreeze("y"); !errors.As(err, &ce) {
+	if _, err := f.root.GetFreeze(context.Background(), "y"); !errors.As(err, &ce) {
 		t.Errorf("GetFreeze of a misnamed freeze: %v", err)
 	}
 	// Freeze over a corrupt freeze replaces it.
 	if _, err := f.root.Freeze(ctx, "y", FreezeOptions{TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.root.GetFreeze("y"); err != nil {
+	if _, err := f.root.GetFreeze(context.Background(), "y"); err != nil {
 		t.Error(err)
 	}
 
@@ -225,7 +225,7 @@ func TestCorruptAndFutureFreezes(t *testing.T) {
 	if got, _ := os.ReadFile(f.freezePath("v")); string(got) != future {
 		t.Errorf("v99 freeze changed to %q", got)
 	}
-	if _, err := f.root.Freezes(); !errors.As(err, &uv) {
+	if _, err := f.root.Freezes(context.Background()); !errors.As(err, &uv) {
 		t.Errorf("Freezes with a v99 freeze: %v", err)
 	}
 }

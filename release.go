@@ -181,7 +181,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 // expired freeze, each in its own compare-and-swap, and returns the names
 // of the locks it removed.
 func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
-	names, err := r.store.List(store.Locks)
+	names, err := r.store.List(ctx, store.Locks)
 	if err != nil {
 		return nil, err
 	}

@@ -266,7 +266,7 @@ func TestUnsupportedVersionIsUntouched(t *testing.T) {
 	if !reflect.DeepEqual(pruned, []string{"other"}) {
 		t.Errorf("Prune removed %v, want only the stale v1 lock", pruned)
 	}
-	st, err := f.root.Get("x")
+	st, err := f.root.Get(context.Background(), "x")
 	if err != nil || st.State != StateUnsupported || st.Lock != nil {
 		t.Errorf("Get = %+v, %v; want state unsupported", st, err)
 	} else {

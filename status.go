@@ -1,6 +1,7 @@
 package lokt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -23,11 +24,11 @@ type Status struct {
 
 // Get reads and judges one lock. A missing lock gives an error wrapping
 // ErrNotFound; a symlink or directory in its place gives an error.
-func (r *Root) Get(name string) (*Status, error) {
+func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
 	if err := lockfile.ValidateName(name); err != nil {
 		return nil, err
 	}
-	data, err := r.store.Read(store.Key{NS: store.Locks, Name: name})
+	data, err := r.store.Read(ctx, store.Key{NS: store.Locks, Name: name})
 	if errors.Is(err, store.ErrNotExist) {
 		return nil, fmt.Errorf("lock %q: %w", name, ErrNotFound)
 	}
@@ -57,8 +58,8 @@ func (r *Root) status(name string, data []byte) *Status {
 // List reads and judges every lock in the root, sorted by name. Records that
 // cannot be read at all (a symlink in the root) are returned as errors
 // alongside the rest.
-func (r *Root) List() ([]*Status, error) {
-	names, err := r.store.List(store.Locks)
+func (r *Root) List(ctx context.Context) ([]*Status, error) {
+	names, err := r.store.List(ctx, store.Locks)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (r *Root) List() ([]*Status, error) {
 		if lockfile.ValidateName(name) != nil {
 			continue // not ours: lokt never creates such a file
 		}
-		st, err := r.Get(name)
+		st, err := r.Get(ctx, name)
 		if errors.Is(err, ErrNotFound) {
 			continue // released between the listing and the read
 		}
@@ -83,8 +84,8 @@ func (r *Root) List() ([]*Status, error) {
 
 // Names lists the record names in a namespace (store.Locks or
 // store.Freezes) without reading the records, for shell completion.
-func (r *Root) Names(ns store.Namespace) ([]string, error) {
-	names, err := r.store.List(ns)
+func (r *Root) Names(ctx context.Context, ns store.Namespace) ([]string, error) {
+	names, err := r.store.List(ctx, ns)
 	if err != nil {
 		return nil, err
 	}

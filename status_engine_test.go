@@ -32,7 +32,7 @@ func TestGetAndListStates(t *testing.T) {
 		"corrupt": StateCorrupt, "future": StateUnsupported,
 	}
 	for name, state := range want {
-		st, err := f.root.Get(name)
+		st, err := f.root.Get(context.Background(), name)
 		if err != nil {
 			t.Fatalf("Get(%q): %v", name, err)
 		}
@@ -44,14 +44,14 @@ func TestGetAndListStates(t *testing.T) {
 			t.Errorf("Get(%q): Lock %v, Problem %v", name, st.Lock, st.Problem)
 		}
 	}
-	if st, _ := f.root.Get("corrupt"); st != nil {
+	if st, _ := f.root.Get(context.Background(), "corrupt"); st != nil {
 		var ce *CorruptError
 		if !errors.As(st.Problem, &ce) || ce.Name != "corrupt" || ce.Path != f.lockPath("corrupt") || ce.Unwrap() == nil {
 			t.Errorf("corrupt Problem = %#v", st.Problem)
 		}
 	}
 
-	list, err := f.root.List()
+	list, err := f.root.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +79,10 @@ func TestGetAndListStates(t *testing.T) {
 
 func TestGetErrors(t *testing.T) {
 	f := newEngFixture(t)
-	if _, err := f.root.Get("missing"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.root.Get(context.Background(), "missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get(missing): %v, want ErrNotFound", err)
 	}
-	if _, err := f.root.Get("../x"); err == nil {
+	if _, err := f.root.Get(context.Background(), "../x"); err == nil {
 		t.Error("Get of an invalid name succeeded")
 	}
 	outside := filepath.Join(t.TempDir(), "secret")
@@ -90,13 +90,13 @@ func TestGetErrors(t *testing.T) {
 	if err := os.Symlink(outside, f.lockPath("link")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.root.Get("link")
+	_, err := f.root.Get(context.Background(), "link")
 	if !errors.Is(err, store.ErrUnsafe) || !strings.Contains(err.Error(), `lock "link"`) {
 		t.Errorf("Get(symlink): %v, want ErrUnsafe naming the lock", err)
 	}
 	// List reports the unreadable record and still lists the others.
 	f.mustAcquire("ok", engAcqOpts("alice", f.holder(1), 0))
-	list, err := f.root.List()
+	list, err := f.root.List(context.Background())
 	if !errors.Is(err, store.ErrUnsafe) || len(list) != 1 || list[0].Name != "ok" {
 		t.Errorf("List = %+v, %v", list, err)
 	}
@@ -216,7 +216,7 @@ func TestProcessHolder(t *testing.T) {
 	if _, err := r.Acquire(context.Background(), "self", AcquireOptions{Identity: Identity{Owner: "me"}, Holder: h}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := r.Get("self"); err != nil || st.State != StateLive {
+	if st, err := r.Get(context.Background(), "self"); err != nil || st.State != StateLive {
 		t.Errorf("own lock: %+v, %v", st, err)
 	}
 }

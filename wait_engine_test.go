@@ -103,7 +103,7 @@ func TestAcquireWaitTimeout(t *testing.T) {
 	if got := te.Error(); got == "" || !strings.Contains(got, "gave up after waiting") || !strings.Contains(got, "held by") {
 		t.Errorf("message %q", got)
 	}
-	if st, _ := f.root.Get("x"); st.Lock.LockID != held.LockID {
+	if st, _ := f.root.Get(context.Background(), "x"); st.Lock.LockID != held.LockID {
 		t.Error("a timed-out waiter changed the lock")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 )
 
 // Namespace separates record kinds; a lock and a freeze of one name never
@@ -62,15 +63,21 @@ type Key struct {
 // moment its Change is stored. cur is nil when the record does not exist.
 // If fn returns an error nothing is written and Update returns that error.
 // fn may run more than once (a backend with optimistic transactions retries
-// on conflict), so it must compute its result from cur alone.
+// on conflict), so it must compute its result from cur (and the reads below)
+// alone.
+//
+// Updates of all keys that share a Name (a lock and its freeze) form one
+// critical section: fn may Read another key of the same Name and sees its
+// latest committed state, which cannot change before fn's Change is stored.
+// That is what orders a freeze against acquisitions of its name.
 // A record that cannot be read safely (a symlink, a directory) makes Update
 // fail without calling fn. Readers must only ever see whole records.
 type Store interface {
 	Update(ctx context.Context, key Key, fn func(cur []byte, seq uint64) (Change, error)) error
 	// Read returns the record's bytes, or an error wrapping ErrNotExist.
-	Read(key Key) ([]byte, error)
+	Read(ctx context.Context, key Key) ([]byte, error)
 	// List returns the names of the records in ns, sorted.
-	List(ns Namespace) ([]string, error)
+	List(ctx context.Context, ns Namespace) ([]string, error)
 	// Watch returns a channel that receives a value (coalesced) whenever one
 	// of keys is removed, until ctx ends: removal is the only change that
 	// can free a lock or lift a freeze. Backends that cannot watch return a
@@ -96,4 +103,37 @@ type Queue interface {
 	// leaves before its turn may keep a place in the line until that turn
 	// comes (it is then passed on at once).
 	Line(key Key) (first <-chan struct{}, leave func(), err error)
+}
+
+// Keeper is implemented by stores that can keep evidence that a holder is
+// alive without asking about pids: the file backend uses a kernel lock on a
+// file per acquisition, which the holder's whole process tree inherits; a
+// consensus store would use a lease. The engine judges a record whose
+// evidence is gone as stale at once, and a record whose evidence is held as
+// live, whatever its pids say.
+type Keeper interface {
+	// Keep creates and takes the evidence for acquisition id of key,
+	// before the record that names it is written.
+	Keep(ctx context.Context, key Key, id string) (Kept, error)
+	// Alive reports whether anyone still holds the evidence of acquisition
+	// id of key. It answers false with a nil error only when the evidence
+	// is provably gone.
+	Alive(ctx context.Context, key Key, id string) (bool, error)
+	// Forget removes what Keep created for a record that is gone for good
+	// (released, or broken after Alive said false). Idempotent.
+	Forget(ctx context.Context, key Key, id string) error
+}
+
+// Kept is the evidence one holder keeps.
+type Kept interface {
+	// Files are descriptors that processes started by the holder must
+	// inherit to keep the evidence alive after the holder itself exits
+	// (none for a lease).
+	Files() []*os.File
+	// Done is closed if the evidence is lost while held (a lease that
+	// expired); nil when it cannot be lost while this process lives.
+	Done() <-chan struct{}
+	// Close gives up this process's hold on the evidence. Inherited copies
+	// keep it alive until they close too.
+	Close() error
 }

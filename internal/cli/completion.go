@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,7 +31,7 @@ func completeNames(f *Factory, ns store.Namespace) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		names, err := root.Names(ns)
+		names, err := root.Names(context.Background(), ns)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 
 	"github.com/spf13/cobra"
@@ -37,7 +38,7 @@ func runExists(f *Factory, opts *ExistsOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := root.Get(opts.Name)
+	st, err := root.Get(context.Background(), opts.Name)
 	switch {
 	case errors.Is(err, lokt.ErrNotFound):
 		return silentExit(ExitNotFound)

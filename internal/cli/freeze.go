@@ -84,7 +84,7 @@ func runFreeze(ctx context.Context, f *Factory, opts *FreezeOptions) error {
 	}
 	fmt.Fprintln(f.IO.Out)
 	// Say so when the freeze cannot stop what is already running.
-	if st, err := root.Get(opts.Name); err == nil && st.State == lokt.StateLive {
+	if st, err := root.Get(ctx, opts.Name); err == nil && st.State == lokt.StateLive {
 		fmt.Fprintf(f.IO.Out, "  %s pid %d still holds it; a freeze only blocks new acquisitions\n", holderText(st.Lock), st.Lock.PID)
 	} else if err != nil && !errors.Is(err, lokt.ErrNotFound) {
 		return err

@@ -510,7 +510,7 @@ func (g *guard) beat(ctx context.Context, needChild bool, child lokt.Holder) err
 		_, err := g.root.Renew(ctx, name, id, lokt.RenewOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Child: child})
 		return err
 	}
-	st, err := g.root.Get(name)
+	st, err := g.root.Get(context.Background(), name)
 	switch {
 	case errors.Is(err, lokt.ErrNotFound):
 		return fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", lokt.ErrLost, name)

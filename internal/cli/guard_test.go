@@ -134,7 +134,7 @@ func TestRunGuardPropagatesExitAndReleases(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q: want only the child's output", out, errOut)
 	}
 	root, _ := f.Root(false)
-	if _, err := root.Get("x"); !errors.Is(err, lokt.ErrNotFound) {
+	if _, err := root.Get(context.Background(), "x"); !errors.Is(err, lokt.ErrNotFound) {
 		t.Errorf("lock not released: %v", err)
 	}
 }
@@ -232,7 +232,7 @@ func guardTestBreakOnceRunning(t *testing.T, root *lokt.Root, name string) {
 	t.Cleanup(func() { close(done) })
 	go func() {
 		for {
-			if st, err := root.Get(name); err == nil && st.Lock != nil && st.Lock.ChildPID != 0 {
+			if st, err := root.Get(context.Background(), name); err == nil && st.Lock != nil && st.Lock.ChildPID != 0 {
 				_, _ = root.Release(context.Background(), name, lokt.ReleaseOptions{Mode: lokt.Force})
 				return
 			}
@@ -348,7 +348,7 @@ func TestGuardAbortStopsChildThenReleases(t *testing.T) {
 	if code := exitStatus(g.cmd.ProcessState); code != 143 {
 		t.Errorf("child ended with %d, want 143 (stopped by SIGTERM)", code)
 	}
-	if _, err := root.Get("x"); !errors.Is(err, lokt.ErrNotFound) {
+	if _, err := root.Get(context.Background(), "x"); !errors.Is(err, lokt.ErrNotFound) {
 		t.Errorf("lock not released after abort: %v", err)
 	}
 }

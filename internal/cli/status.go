@@ -77,11 +77,11 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		}
 		var list []*lokt.Status
 		if opts.Name != "" {
-			st, err := root.Get(opts.Name)
+			st, err := root.Get(ctx, opts.Name)
 			switch {
 			case errors.Is(err, lokt.ErrNotFound):
 				// A freeze alone is still something to show.
-				if _, ferr := root.GetFreeze(opts.Name); ferr != nil {
+				if _, ferr := root.GetFreeze(ctx, opts.Name); ferr != nil {
 					return err
 				}
 			case err != nil:
@@ -90,7 +90,7 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 				list = []*lokt.Status{st}
 			}
 		} else {
-			list, err = root.List()
+			list, err = root.List(ctx)
 			if err != nil {
 				problems = append(problems, err)
 			}
@@ -102,11 +102,11 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 			}
 		}
 		if opts.Name != "" {
-			if fr, err := root.GetFreeze(opts.Name); err == nil {
+			if fr, err := root.GetFreeze(ctx, opts.Name); err == nil {
 				out.Freezes = append(out.Freezes, fr)
 			}
 		} else {
-			fr, err := root.Freezes()
+			fr, err := root.Freezes(ctx)
 			out.Freezes = append(out.Freezes, fr...)
 			if err != nil {
 				problems = append(problems, err)

@@ -106,7 +106,7 @@ func unlockAll(ctx context.Context, f *Factory, root *lokt.Root, opts *UnlockOpt
 	if opts.Owner != "" {
 		ro.Owner = opts.Owner
 	}
-	list, err := root.List()
+	list, err := root.List(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -85,7 +86,7 @@ func runWhy(f *Factory, opts *WhyOptions) error {
 func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 	now := time.Now()
 	name := v.Name
-	fr, err := root.GetFreeze(name)
+	fr, err := root.GetFreeze(context.Background(), name)
 	switch {
 	case err == nil:
 		v.Acquirable = false
@@ -98,7 +99,7 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 	case !errors.Is(err, lokt.ErrNotFound):
 		return err
 	}
-	st, err := root.Get(name)
+	st, err := root.Get(context.Background(), name)
 	if errors.Is(err, lokt.ErrNotFound) {
 		v.Reasons = append(v.Reasons, "no lock named "+name+" exists")
 		return nil

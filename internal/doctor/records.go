@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -36,7 +37,7 @@ func (d *doctor) load() {
 		d.recs.err = err
 		return
 	}
-	d.statuses, err = root.List()
+	d.statuses, err = root.List(context.Background())
 	if err != nil {
 		for _, e := range unjoin(err) {
 			d.recs.unreadable = append(d.recs.unreadable, e.Error())
@@ -56,7 +57,7 @@ func (d *doctor) load() {
 		return
 	}
 	for _, name := range names {
-		_, err := root.GetFreeze(name)
+		_, err := root.GetFreeze(context.Background(), name)
 		var corrupt *lokt.CorruptError
 		var newer *lokt.UnsupportedVersionError
 		switch {

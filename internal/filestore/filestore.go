@@ -61,13 +61,16 @@ func (s *Store) Path(k store.Key) string {
 	return filepath.Join(s.root, string(k.NS), k.Name+recordExt)
 }
 
+// guardPath is the one guard file of a name, whatever the namespace: the
+// store contract makes a lock and its freeze one critical section. (It
+// also keeps the fencing counter, which must outlive the records.)
 func (s *Store) guardPath(k store.Key) string {
-	return filepath.Join(s.root, string(k.NS), "."+k.Name+guardExt)
+	return filepath.Join(s.root, string(store.Locks), "."+k.Name+guardExt)
 }
 
 // Update implements store.Store. The guard lock is held only for the read,
 // the callback and the write: microseconds, never while anyone waits.
-func (s *Store) Update(_ context.Context, k store.Key, fn func([]byte, uint64) (store.Change, error)) (err error) {
+func (s *Store) Update(ctx context.Context, k store.Key, fn func([]byte, uint64) (store.Change, error)) (err error) {
 	g, err := atomicfs.LockGuard(s.guardPath(k), filePerm)
 	if err != nil {
 		return unsafe(err)
@@ -77,7 +80,7 @@ func (s *Store) Update(_ context.Context, k store.Key, fn func([]byte, uint64) (
 			err = uerr
 		}
 	}()
-	cur, err := s.Read(k)
+	cur, err := s.Read(ctx, k)
 	if errors.Is(err, fs.ErrNotExist) {
 		cur, err = nil, nil
 	}
@@ -116,7 +119,7 @@ func (s *Store) Update(_ context.Context, k store.Key, fn func([]byte, uint64) (
 }
 
 // Read implements store.Store.
-func (s *Store) Read(k store.Key) ([]byte, error) {
+func (s *Store) Read(_ context.Context, k store.Key) ([]byte, error) {
 	data, err := atomicfs.ReadFile(s.Path(k))
 	return data, unsafe(err)
 }
@@ -130,7 +133,7 @@ func unsafe(err error) error {
 
 // List implements store.Store. Guard files, temporary files and anything
 // without the record extension are skipped.
-func (s *Store) List(ns store.Namespace) ([]string, error) {
+func (s *Store) List(_ context.Context, ns store.Namespace) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(s.root, string(ns)))
 	if err != nil {
 		return nil, err

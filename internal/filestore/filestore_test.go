@@ -123,21 +123,21 @@ func TestOpenRefusesSymlinks(t *testing.T) {
 func TestUpdatePutReadDelete(t *testing.T) {
 	s := openStore(t)
 	k := lockKey("a")
-	if _, err := s.Read(k); !errors.Is(err, store.ErrNotExist) {
+	if _, err := s.Read(context.Background(), k); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("Read of a missing record: %v, want ErrNotExist", err)
 	}
 	if cur, seq := peek(t, s, k); cur != nil || seq != 0 {
 		t.Fatalf("missing record: cur=%q seq=%d, want nil, 0", cur, seq)
 	}
 	put(t, s, k, "one")
-	if got, err := s.Read(k); err != nil || string(got) != "one" {
+	if got, err := s.Read(context.Background(), k); err != nil || string(got) != "one" {
 		t.Fatalf("Read = %q, %v", got, err)
 	}
 	if cur, _ := peek(t, s, k); string(cur) != "one" {
 		t.Fatalf("callback saw %q, want one", cur)
 	}
 	put(t, s, k, "two")
-	if got, _ := s.Read(k); string(got) != "two" {
+	if got, _ := s.Read(context.Background(), k); string(got) != "two" {
 		t.Fatalf("after replace: %q", got)
 	}
 	err := s.Update(context.Background(), k, func([]byte, uint64) (store.Change, error) {
@@ -146,7 +146,7 @@ func TestUpdatePutReadDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Read(k); !errors.Is(err, store.ErrNotExist) {
+	if _, err := s.Read(context.Background(), k); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("after delete: %v", err)
 	}
 	// Deleting what is not there is not an error and creates nothing.
@@ -177,7 +177,7 @@ func TestUpdateCallbackErrorWritesNothing(t *testing.T) {
 	if err := fail(store.Put); !errors.Is(err, boom) {
 		t.Fatalf("Update returned %v, want the callback's error", err)
 	}
-	if _, err := s.Read(k); !errors.Is(err, store.ErrNotExist) {
+	if _, err := s.Read(context.Background(), k); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("record created by a failed update: %v", err)
 	}
 	// Present record keeps its bytes, sequence is not raised.
@@ -239,15 +239,41 @@ func TestUpdateSeq(t *testing.T) {
 			t.Fatalf("after %v with Seq %d: seq = %d, want %d", c.op, c.seq, got, c.want)
 		}
 	}
-	if _, err := s.Read(k); !errors.Is(err, store.ErrNotExist) {
+	if _, err := s.Read(context.Background(), k); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("record should be deleted: %v", err)
 	}
-	// Sequences are per key.
+	// Sequences are per name: a lock and its freeze share one.
 	if _, got := peek(t, s, lockKey("b")); got != 0 {
 		t.Errorf("seq of another name = %d, want 0", got)
 	}
-	if _, got := peek(t, s, store.Key{NS: store.Freezes, Name: "a"}); got != 0 {
-		t.Errorf("seq of the freeze of the same name = %d, want 0", got)
+	if _, got := peek(t, s, store.Key{NS: store.Freezes, Name: "a"}); got != 12 {
+		t.Errorf("seq of the freeze of the same name = %d, want 12", got)
+	}
+}
+
+// A lock and its freeze are one critical section: an Update of the freeze
+// started while the lock's Update runs sees the lock's change, never the
+// state before it.
+func TestNameIsOneCriticalSection(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	fk := store.Key{NS: store.Freezes, Name: "x"}
+	seen := make(chan string, 1)
+	err := s.Update(ctx, lockKey("x"), func([]byte, uint64) (store.Change, error) {
+		go func() {
+			_ = s.Update(ctx, fk, func([]byte, uint64) (store.Change, error) {
+				lock, _ := s.Read(ctx, lockKey("x"))
+				seen <- string(lock)
+				return store.Change{}, nil
+			})
+		}()
+		return store.Change{Op: store.Put, Data: []byte("held")}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-seen; got != "held" {
+		t.Errorf("the freeze's update saw the lock as %q, want the committed %q", got, "held")
 	}
 }
 
@@ -255,10 +281,10 @@ func TestNamespacesAreSeparate(t *testing.T) {
 	s := openStore(t)
 	put(t, s, lockKey("x"), "lock")
 	put(t, s, store.Key{NS: store.Freezes, Name: "x"}, "freeze")
-	if got, _ := s.Read(lockKey("x")); string(got) != "lock" {
+	if got, _ := s.Read(context.Background(), lockKey("x")); string(got) != "lock" {
 		t.Errorf("lock x = %q", got)
 	}
-	if got, _ := s.Read(store.Key{NS: store.Freezes, Name: "x"}); string(got) != "freeze" {
+	if got, _ := s.Read(context.Background(), store.Key{NS: store.Freezes, Name: "x"}); string(got) != "freeze" {
 		t.Errorf("freeze x = %q", got)
 	}
 }
@@ -292,7 +318,7 @@ func TestUpdateRefusesSymlinkRecord(t *testing.T) {
 	if st, err := os.Lstat(s.Path(k)); err != nil || st.Mode()&fs.ModeSymlink == 0 {
 		t.Errorf("the symlink itself was replaced or removed: %v", err)
 	}
-	if _, err := s.Read(k); !errors.Is(err, store.ErrUnsafe) {
+	if _, err := s.Read(context.Background(), k); !errors.Is(err, store.ErrUnsafe) {
 		t.Errorf("Read of a symlink: %v, want ErrUnsafe", err)
 	}
 }
@@ -350,7 +376,7 @@ func TestList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.List(store.Locks)
+	got, err := s.List(context.Background(), store.Locks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,10 +387,10 @@ func TestList(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, ".alpha.lck")); err != nil {
 		t.Errorf("guard file missing: %v", err)
 	}
-	if got, err := s.List(store.Freezes); err != nil || !reflect.DeepEqual(got, []string{"frozen"}) {
+	if got, err := s.List(context.Background(), store.Freezes); err != nil || !reflect.DeepEqual(got, []string{"frozen"}) {
 		t.Errorf("List(freezes) = %q, %v", got, err)
 	}
-	if _, err := s.List("nonexistent"); err == nil {
+	if _, err := s.List(context.Background(), "nonexistent"); err == nil {
 		t.Error("List of a missing namespace succeeded")
 	}
 }
@@ -412,7 +438,7 @@ func TestUpdateSerialisesConcurrentWriters(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if got, _ := s.Read(k); string(got) != strconv.Itoa(workers*each) {
+	if got, _ := s.Read(context.Background(), k); string(got) != strconv.Itoa(workers*each) {
 		t.Fatalf("counter = %s, want %d: an update was lost", got, workers*each)
 	}
 }
