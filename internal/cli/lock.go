@@ -101,7 +101,8 @@ func conflictExit(err error, quiet bool, code int) error {
 	var ee *exitError
 	var held *lokt.HeldError
 	var frozen *lokt.FrozenError
-	if err == nil || errors.As(err, &ee) || !(errors.As(err, &held) || errors.As(err, &frozen)) {
+	conflict := errors.As(err, &held) || errors.As(err, &frozen)
+	if !conflict || errors.As(err, &ee) {
 		return err
 	}
 	if quiet {
