@@ -34,6 +34,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exits":    cmdExits,
 			"waitfile": cmdWaitFile,
+			"envq":     cmdEnvq,
 		},
 	})
 }
@@ -77,4 +78,17 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// cmdEnvq sets an environment variable to a value written with Go string
+// escapes, for labels that contain control bytes: envq LOKT_OWNER '\x1b[2J'.
+func cmdEnvq(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envq NAME 'GO-ESCAPED VALUE'")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	if err != nil {
+		ts.Fatalf("envq: %q is not a Go string body: %v", args[1], err)
+	}
+	ts.Setenv(args[0], v)
 }
