@@ -52,9 +52,17 @@ func runMCP(ctx context.Context, f *Factory, _ *MCPOptions) error {
 	// A signal is a clean end too: release what we hold, then exit 0.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	// The server holds its own locks, and why's "this shell already holds
-	// it" then means this server.
+	// The server holds its own locks, whatever $LOKT_HOLDER_PID says (it is
+	// for harnesses whose shells come and go; this process stays), and why's
+	// "already holds it" then means this server.
 	f.CallerPID = os.Getpid
+	getenv := f.Getenv
+	f.Getenv = func(k string) string {
+		if k == EnvHolderPID {
+			return ""
+		}
+		return getenv(k)
+	}
 	c := &mcpCLI{f: f}
 	srv := mcpserver.New(mcpserver.Config{
 		Root:     c.root,

@@ -20,7 +20,8 @@ import (
 // and release across processes are tested against the binary in e2e.
 func TestMCPSpeaksTheCLIsWords(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
-	f, _, errOut := auditTestFactory(t, root, "LOKT_AGENT_ID", "unit-agent")
+	// $LOKT_HOLDER_PID is for shells; the server holds as itself.
+	f, _, errOut := auditTestFactory(t, root, "LOKT_AGENT_ID", "unit-agent", EnvHolderPID, "1")
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	f.IO.In, f.IO.Out = inR, outW
