@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -206,4 +207,27 @@ func modeOf(m uint32) fs.FileMode {
 		return 0
 	}
 	return fs.ModeIrregular
+}
+
+// Holds reports whether the entry name in d is the file f is open on (not
+// rotated away, removed or replaced); false, without error, if name is gone.
+func (d *Dir) Holds(name string, f *os.File) (bool, error) {
+	defer runtime.KeepAlive(d.f)
+	var st unix.Stat_t
+	err := unix.Fstatat(int(d.f.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, &fs.PathError{Op: "lstat", Path: d.join(name), Err: err}
+	}
+	fst, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	cur, ok := fst.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false, nil
+	}
+	return uint64(st.Dev) == uint64(cur.Dev) && uint64(st.Ino) == uint64(cur.Ino), nil
 }

@@ -133,3 +133,19 @@ func (d *Dir) ReadDirNames() ([]string, error) {
 	defer func() { _ = f.Close() }()
 	return f.Readdirnames(-1)
 }
+
+// Holds reports whether the entry name in d is the file f is open on.
+func (d *Dir) Holds(name string, f *os.File) (bool, error) {
+	st, err := d.r.Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	fst, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(st, fst), nil
+}
