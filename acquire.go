@@ -26,6 +26,11 @@ type AcquireOptions struct {
 	// *FrozenError in the way. For progress messages.
 	OnBlocked func(blocker error)
 	Meta      map[string]string
+
+	// Set by Hold: the acquisition's lock_id, chosen before the record is
+	// written because the store's evidence is named after it.
+	lockID string
+	kept   bool
 }
 
 func (o *AcquireOptions) validate(name string) error {
@@ -194,10 +199,11 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 		result *Lock
 		events []Event
 		until  time.Time
+		broken *lockfile.Lock // the stale record this acquisition replaced
 	)
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
 		now := r.now()
-		events = events[:0]
+		events, broken = events[:0], nil
 		// The freeze is read inside the name's critical section, which a
 		// freeze is written under too: once Freeze has returned, no
 		// acquisition can still slip past it. It blocks new acquisitions
@@ -220,7 +226,7 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 			case sameHolder(old, o.Holder):
 				return r.refresh(old, o, now, &result, &events)
 			default:
-				oldState = r.judge(old, now)
+				oldState = r.judge(ctx, old, now)
 			}
 		}
 		if frozen != nil {
@@ -243,15 +249,21 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 			if reportDeny {
 				events = append(events, Event{Time: now, Type: EventDeny, Name: name, Actor: actor, Lock: held})
 			}
-			return store.Change{}, &HeldError{Lock: held, Now: now, Remote: old.Host != r.host}
+			return store.Change{}, &HeldError{Lock: held, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
 		default:
 			prevToken = old.Token
+			broken = old
 			events = append(events, Event{Time: now, Type: EventStaleBreak, Name: name, Actor: actor, Lock: fromRecord(old), Reason: string(oldState)})
 		}
+		id := o.lockID
+		if id == "" {
+			id = newLockID()
+		}
 		rec := &lockfile.Lock{
-			Version: lockfile.Version, Name: name, LockID: newLockID(),
+			Version: lockfile.Version, Name: name, LockID: id,
 			Owner: o.Owner, AgentID: o.AgentID,
-			Host: o.Holder.Host, PID: o.Holder.PID, PIDStart: o.Holder.Start,
+			Host: o.Holder.Host, PID: o.Holder.PID, PIDStart: o.Holder.Start, PIDNS: o.Holder.NS,
+			Kept:       o.kept,
 			AcquiredAt: lockfile.NewTime(now),
 			Token:      max(seq, prevToken) + 1,
 			Meta:       o.Meta,
@@ -267,7 +279,22 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 	if err != nil {
 		return nil, until, r.wrapStoreErr(name, err)
 	}
+	if broken != nil {
+		r.forget(ctx, fromRecord(broken))
+	}
 	return result, time.Time{}, nil
+}
+
+// forget cleans up the store evidence of a record that is gone for good.
+// Best effort: leftover evidence only costs a file, never a wrong verdict,
+// since it is named after a lock_id no record carries any more.
+func (r *Root) forget(ctx context.Context, gone *Lock) {
+	if gone == nil || !gone.Kept {
+		return
+	}
+	if k, ok := r.store.(store.Keeper); ok {
+		_ = k.Forget(ctx, store.Key{NS: store.Locks, Name: gone.Name}, gone.LockID)
+	}
 }
 
 func (r *Root) refresh(old *lockfile.Lock, o *AcquireOptions, now time.Time, result **Lock, events *[]Event) (store.Change, error) {

@@ -18,15 +18,17 @@ var ErrLost = errors.New("lock lost")
 // HeldError reports that another holder has the lock.
 type HeldError struct {
 	Lock *Lock
-	// Remote is set when the holder is on another host: lokt cannot check
-	// that process, only the lock's TTL.
-	Remote bool
+	// Remote is set when the holder is on another host or in another PID
+	// namespace: lokt cannot check that process, only the lock's TTL (and
+	// the evidence the holder keeps in the store). Foreign says which.
+	Remote  bool
+	Foreign string
 	// Now is when the lock was judged, for the ages in the message.
 	Now time.Time
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Remote))
+	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign))
 }
 
 // FrozenError reports that a freeze blocks the name.
@@ -56,7 +58,7 @@ type NotOwnerError struct {
 }
 
 func (e *NotOwnerError) Error() string {
-	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now, false))
+	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now, ""))
 }
 
 // TimeoutError reports that a wait ended before the lock became free. It
@@ -103,7 +105,7 @@ func (e *NoProcessError) Error() string {
 	return fmt.Sprintf("no running process has pid %d", e.PID)
 }
 
-func describeHolder(l *Lock, now time.Time, remote bool) string {
+func describeHolder(l *Lock, now time.Time, foreign string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s@%s", l.Owner, l.Host)
 	if l.AgentID != "" {
@@ -117,8 +119,8 @@ func describeHolder(l *Lock, now time.Time, remote bool) string {
 	fmt.Fprintf(&b, " since %s (%s ago)", l.AcquiredAt.Local().Format(time.RFC3339), roundDur(now.Sub(l.AcquiredAt)))
 	if l.ExpiresAt != nil {
 		fmt.Fprintf(&b, ", expires %s (in %s)", l.ExpiresAt.Local().Format(time.RFC3339), roundDur(l.ExpiresAt.Sub(now)))
-	} else if remote {
-		b.WriteString(", no expiry: its holder is on another host, which lokt cannot check, so it is held until unlocked")
+	} else if foreign != "" {
+		fmt.Fprintf(&b, ", no expiry: its holder is %s, which lokt cannot check, so it is held until unlocked", foreign)
 	} else {
 		b.WriteString(", no expiry: held while the holder process lives")
 	}

@@ -14,6 +14,7 @@ package lokt
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/user"
 	"strconv"
@@ -30,9 +31,12 @@ type Root struct {
 	store    store.Store
 	dir      string
 	host     string
+	ns       string // PID namespace, part of every local holder's identity
 	now      func() time.Time
 	liveness func(pid int, start string) proc.Liveness
-	observe  func(Event)
+	// groupLiveness answers for a process group, given its leader's start.
+	groupLiveness func(pgid int, leaderStart string) proc.Liveness
+	observe       func(Event)
 }
 
 // Option configures Open.
@@ -54,10 +58,15 @@ func withLiveness(fn func(int, string) proc.Liveness) Option {
 	return func(r *Root) { r.liveness = fn }
 }
 
+// withGroupLiveness replaces the process-group check, for tests.
+func withGroupLiveness(fn func(int, string) proc.Liveness) Option {
+	return func(r *Root) { r.groupLiveness = fn }
+}
+
 // Open opens the lock root in dir, creating it and its subdirectories if
 // they do not exist.
 func Open(dir string, opts ...Option) (*Root, error) {
-	r := &Root{dir: dir, host: proc.Hostname(), now: time.Now, liveness: proc.Check}
+	r := &Root{dir: dir, host: proc.Hostname(), ns: proc.Namespace(), now: time.Now, liveness: proc.Check, groupLiveness: proc.Group}
 	for _, o := range opts {
 		o(r)
 	}
@@ -118,12 +127,14 @@ func DefaultIdentity(getenv func(string) string) Identity {
 	return Identity{Owner: owner, AgentID: getenv("LOKT_AGENT_ID")}
 }
 
-// Holder identifies the process a lock belongs to. A Holder with PID 0 is
-// no process: such a lock lives until it is released or its TTL ends.
+// Holder identifies the process a lock belongs to: host, PID namespace, pid
+// and start time. A Holder with PID 0 is no process: such a lock lives until
+// it is released or its TTL ends.
 type Holder struct {
 	Host  string `json:"host"`
 	PID   int    `json:"pid"`
 	Start string `json:"pid_start"`
+	NS    string `json:"pid_ns,omitempty"`
 }
 
 // ProcessHolder returns the Holder for a running process on this host.
@@ -132,17 +143,19 @@ func ProcessHolder(pid int) (Holder, error) {
 		return Holder{Host: proc.Hostname()}, nil
 	}
 	start, err := proc.StartToken(pid)
-	if err != nil {
+	if errors.Is(err, proc.ErrNoProcess) {
 		return Holder{}, &NoProcessError{PID: pid}
 	}
-	return Holder{Host: proc.Hostname(), PID: pid, Start: start}, nil
+	// Any other error (a /proc of another namespace, hidepid) leaves the
+	// start unknown: such a holder is never judged dead by pid.
+	return Holder{Host: proc.Hostname(), PID: pid, Start: start, NS: proc.Namespace()}, nil
 }
 
 // Self is the Holder for the calling process.
 func Self() Holder {
 	h, err := ProcessHolder(os.Getpid())
 	if err != nil {
-		return Holder{Host: proc.Hostname(), PID: os.Getpid()}
+		return Holder{Host: proc.Hostname(), PID: os.Getpid(), NS: proc.Namespace()}
 	}
 	return h
 }

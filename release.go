@@ -20,6 +20,9 @@ type RenewOptions struct {
 	// Child, when its PID is not 0, records a co-holder: the lock then only
 	// goes stale by liveness once both the holder and the child are gone.
 	Child Holder
+	// Group, when not 0, records the co-holder's process group: the lock
+	// stays live while any process of it does.
+	Group int
 }
 
 // Renew extends the lock name if it still carries lockID. If the record is
@@ -51,6 +54,10 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 		if o.Child.PID != 0 {
 			old.ChildPID, old.ChildStart = o.Child.PID, o.Child.Start
 			reason = fmt.Sprintf("command pid %d recorded as co-holder", o.Child.PID)
+		}
+		if o.Group != 0 {
+			old.PGID = o.Group
+			reason += fmt.Sprintf(", with its process group %d", o.Group)
 		}
 		result = fromRecord(old)
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})
@@ -109,6 +116,10 @@ type ReleaseOptions struct {
 	// LockID, if set with ReleaseOwn, makes the release conditional on the
 	// record still being this acquisition (what guard uses).
 	LockID string
+
+	// unless, with LockID, leaves the record in place when it answers true
+	// (Held.Release: the holder's process tree still runs).
+	unless func(*lockfile.Lock) bool
 }
 
 // Release removes the lock name. It returns the removed lock, or an error:
@@ -133,6 +144,9 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 			if err != nil {
 				return store.Change{}, err
 			}
+			if o.unless != nil && o.unless(old) {
+				return store.Change{}, nil
+			}
 			removed = fromRecord(old)
 			events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
 			return remove(old), nil
@@ -153,17 +167,17 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 		switch o.Mode {
 		case ReleaseOwn:
 			if old.Owner != o.Owner {
-				return store.Change{}, &NotOwnerError{Lock: removed, Caller: o.Owner, State: r.judge(old, now), Now: now}
+				return store.Change{}, &NotOwnerError{Lock: removed, Caller: o.Owner, State: r.judge(ctx, old, now), Now: now}
 			}
 			ev.Type = EventRelease
 		case BreakStale:
-			state := r.judge(old, now)
+			state := r.judge(ctx, old, now)
 			if !state.Stale() {
-				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: old.Host != r.host}
+				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
 			}
 			ev.Type, ev.Reason = EventStaleBreak, string(state)
 		case Force:
-			ev.Type, ev.Reason = EventForceBreak, string(r.judge(old, now))
+			ev.Type, ev.Reason = EventForceBreak, string(r.judge(ctx, old, now))
 		}
 		events = append(events, ev)
 		return remove(old), nil
@@ -174,6 +188,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
+	r.forget(ctx, removed)
 	return removed, nil
 }
 
@@ -207,7 +222,7 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 			if err != nil {
 				return store.Change{}, err
 			}
-			state := r.judge(old, now)
+			state := r.judge(ctx, old, now)
 			if !state.Stale() {
 				return store.Change{}, nil
 			}
@@ -217,6 +232,9 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 		if err != nil {
 			errs = append(errs, r.wrapStoreErr(name, err))
 		} else if len(events) > 0 {
+			if gone := events[0].Lock; gone != nil {
+				r.forget(ctx, gone)
+			}
 			r.emitAll(events)
 			pruned = append(pruned, name)
 		}

@@ -35,10 +35,10 @@ func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
-	return r.status(name, data), nil
+	return r.status(ctx, name, data), nil
 }
 
-func (r *Root) status(name string, data []byte) *Status {
+func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 	now := r.now()
 	st := &Status{Name: name, Now: now}
 	l, err := r.decodeLock(name, data)
@@ -50,7 +50,7 @@ func (r *Root) status(name string, data []byte) *Status {
 		st.State, st.Problem = StateUnsupported, err
 	default:
 		st.Lock = fromRecord(l)
-		st.State = r.judge(l, now)
+		st.State = r.judge(ctx, l, now)
 	}
 	return st
 }

@@ -1,6 +1,9 @@
 package lokt
 
 import (
+	"context"
+
+	"github.com/lokt-dev/lokt/store"
 	"time"
 
 	"github.com/lokt-dev/lokt/internal/lockfile"
@@ -15,8 +18,14 @@ type Lock struct {
 	AgentID string `json:"agent_id,omitempty"`
 	Holder
 	// Child is a co-holder (guard's command); zero PID when there is none.
-	ChildPID   int               `json:"child_pid,omitempty"`
-	ChildStart string            `json:"child_start,omitempty"`
+	ChildPID   int    `json:"child_pid,omitempty"`
+	ChildStart string `json:"child_start,omitempty"`
+	// PGID is the process group of guard's command, which keeps the lock
+	// live while any of its processes does.
+	PGID int `json:"pgid,omitempty"`
+	// Kept says the holder keeps evidence of its life in the store (a
+	// kernel lock its process tree inherits, or a lease).
+	Kept       bool              `json:"kept,omitempty"`
 	AcquiredAt time.Time         `json:"acquired_at"`
 	RenewedAt  *time.Time        `json:"renewed_at,omitempty"`
 	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
@@ -44,7 +53,7 @@ type State string
 const (
 	StateLive        State = "live"        // held by a running holder, TTL not passed
 	StateExpired     State = "expired"     // TTL passed
-	StateDead        State = "dead"        // holder (and co-holder) on this host have exited
+	StateDead        State = "dead"        // holder, its command's process tree and its evidence are gone
 	StateCorrupt     State = "corrupt"     // the file is not a valid record (outside damage)
 	StateUnsupported State = "unsupported" // written by a newer protocol version
 )
@@ -55,8 +64,8 @@ func (s State) Stale() bool { return s == StateExpired || s == StateDead || s ==
 func fromRecord(l *lockfile.Lock) *Lock {
 	out := &Lock{
 		Name: l.Name, LockID: l.LockID, Owner: l.Owner, AgentID: l.AgentID,
-		Holder:   Holder{Host: l.Host, PID: l.PID, Start: l.PIDStart},
-		ChildPID: l.ChildPID, ChildStart: l.ChildStart,
+		Holder:   Holder{Host: l.Host, PID: l.PID, Start: l.PIDStart, NS: l.PIDNS},
+		ChildPID: l.ChildPID, ChildStart: l.ChildStart, PGID: l.PGID, Kept: l.Kept,
 		AcquiredAt: l.AcquiredAt.Time, TTL: time.Duration(l.TTLSec) * time.Second,
 		Token: l.Token, Meta: l.Meta,
 	}
@@ -79,14 +88,25 @@ func freezeFromRecord(f *lockfile.Freeze) *Freeze {
 }
 
 // judge decides a record's state. Expiry is checked first because it holds
-// on every host; liveness only for holders on this host, since another
-// host's pids mean nothing here. A process we cannot inspect counts as alive:
-// lokt never breaks a lock it has not proved stale.
-func (r *Root) judge(l *lockfile.Lock, now time.Time) State {
+// everywhere. Then the evidence the holder keeps in the store: while the
+// kernel (or the cluster) says it is held, the lock is live whatever its
+// pids say. Pids are only asked about for holders on this host and in this
+// PID namespace, since anywhere else they name other processes: the holder,
+// its command (guard's child) and that command's process group must all be
+// gone. A process lokt cannot inspect counts as alive: lokt never breaks a
+// lock it has not proved stale.
+func (r *Root) judge(ctx context.Context, l *lockfile.Lock, now time.Time) State {
 	if l.ExpiresAt != nil && !now.Before(l.ExpiresAt.Time) {
 		return StateExpired
 	}
-	if l.PID == 0 || l.Host != r.host {
+	if l.Kept {
+		if k, ok := r.store.(store.Keeper); ok {
+			if held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: l.Name}, l.LockID); err != nil || held {
+				return StateLive
+			}
+		}
+	}
+	if l.PID == 0 || r.foreign(l) != "" {
 		return StateLive
 	}
 	if r.liveness(l.PID, l.PIDStart) != proc.Dead {
@@ -95,12 +115,28 @@ func (r *Root) judge(l *lockfile.Lock, now time.Time) State {
 	if l.ChildPID > 0 && r.liveness(l.ChildPID, l.ChildStart) != proc.Dead {
 		return StateLive
 	}
+	if l.PGID > 0 && r.groupLiveness(l.PGID, l.ChildStart) != proc.Dead {
+		return StateLive
+	}
 	return StateDead
+}
+
+// foreign says why a holder's pids cannot be checked here: "" when they
+// can. A record without a namespace predates namespaces in records and is
+// taken as this one's.
+func (r *Root) foreign(l *lockfile.Lock) string {
+	switch {
+	case l.Host != r.host:
+		return "on another host"
+	case l.PIDNS != "" && l.PIDNS != r.ns:
+		return "in another PID namespace"
+	}
+	return ""
 }
 
 // sameHolder: a lock is refreshed, not denied, only for the very process
 // that holds it. Owner labels play no part, and no-process locks (PID 0)
 // have no holder to match.
 func sameHolder(l *lockfile.Lock, h Holder) bool {
-	return h.PID != 0 && l.PID == h.PID && l.Host == h.Host && l.PIDStart == h.Start
+	return h.PID != 0 && l.PID == h.PID && l.Host == h.Host && l.PIDStart == h.Start && l.PIDNS == h.NS
 }

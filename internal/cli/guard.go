@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,15 +40,16 @@ const (
 	envLock   = "LOKT_LOCK"
 	envLockID = "LOKT_LOCK_ID"
 	envRoot   = "LOKT_ROOT"
+	envToken  = "LOKT_TOKEN"
+	// envHoldFD names the descriptor that keeps the lock held while any
+	// process that inherited it runs.
+	envHoldFD = "LOKT_HOLD_FD"
 )
 
 const (
 	// killGrace is how long a child gets between SIGTERM and SIGKILL when
 	// guard stops it (--kill-on-lost, or an internal error).
 	killGrace = 10 * time.Second
-	// verifyEvery is how often a guard without --ttl rereads its lock: with
-	// no renewals, that is the only way to notice it was broken.
-	verifyEvery = 2 * time.Second
 	// maxAncestry bounds the walk up the process tree.
 	maxAncestry = 64
 )
@@ -135,9 +137,8 @@ func guardArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// guard is one run of `lokt guard`: the lock it holds and the child it
-// protects. Its fields are only touched by the goroutine running runGuard;
-// the heartbeat talks to it through channels.
+// guard is one run of `lokt guard`: the lock it holds and the command it
+// protects. Its fields are only touched by the goroutine running runGuard.
 type guard struct {
 	f    *Factory
 	root *lokt.Root
@@ -146,16 +147,16 @@ type guard struct {
 	self lokt.Holder
 	path string // the resolved command
 
-	lock     *lokt.Lock // nil until acquired
-	released bool
-	lost     bool // reported once, from whichever side sees it first
+	held *lokt.Held // nil until acquired
+	lost bool       // reported once, from whichever side sees it first
 
 	cmd      *exec.Cmd
+	tree     *tree         // how the command's processes are grouped
 	waitDone chan struct{} // closed once cmd.Wait has returned (ProcessState is set)
 	reaped   bool
-	hb       *heartbeat
-	// relayed is the first signal guard passed on to the child: guard then
-	// exits 128+N, as the contract says.
+	trouble  chan error // renewal failures that may pass, from the keeping goroutine
+	// relayed is the first signal guard passed on to the command: guard
+	// then exits 128+N, as the contract says.
 	relayed syscall.Signal
 }
 
@@ -179,41 +180,54 @@ func runGuard(ctx context.Context, f *Factory, opts *GuardOptions) (err error) {
 	signal.Notify(sigs, relayedSignals...)
 	defer signal.Stop(sigs)
 
-	g := &guard{f: f, root: root, opts: opts, id: f.Identity(), self: lokt.Self(), path: path}
+	g := &guard{f: f, root: root, opts: opts, id: f.Identity(), self: lokt.Self(), path: path, trouble: make(chan error, 1)}
 	defer func() {
 		if p := recover(); p != nil {
 			err = g.abort(p, debug.Stack())
 		}
 	}()
-	if g.lock, err = g.acquire(ctx); err != nil {
+	if g.held, err = g.acquire(ctx); err != nil {
 		return err
 	}
 	return g.run(sigs)
 }
 
-// acquire takes the lock as lock does: timeout, interrupts, progress, and
-// the nested-lock check.
-func (g *guard) acquire(ctx context.Context) (*lokt.Lock, error) {
-	ao := lokt.AcquireOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Wait: g.opts.Wait}
-	return acquire(ctx, g.f, g.root, g.opts.Name, ao, g.opts.Timeout, g.opts.Quiet)
+// acquire takes and keeps the lock, waiting as lock does: timeout,
+// interrupts, progress, and the nested-lock check.
+func (g *guard) acquire(ctx context.Context) (*lokt.Held, error) {
+	ho := lokt.HoldOptions{
+		AcquireOptions: lokt.AcquireOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Wait: g.opts.Wait},
+		OnTrouble: func(err error) {
+			select {
+			case g.trouble <- err:
+			default:
+			}
+		},
+	}
+	return waitFor(ctx, g.f, g.root, g.opts.Name, &ho.AcquireOptions, g.opts.Timeout, g.opts.Quiet, func(ctx context.Context) (*lokt.Held, error) {
+		return g.root.Hold(ctx, g.opts.Name, ho)
+	})
 }
 
-// run starts the child with the lock held, supervises it, and releases.
+// run starts the command with the lock held, supervises it, and releases.
 func (g *guard) run(sigs <-chan os.Signal) error {
 	select {
-	case s := <-sigs: // arrived while acquiring: the child never starts
+	case s := <-sigs: // arrived while acquiring: the command never starts
 		g.release()
 		return &exitError{code: 128 + signalNumber(s)}
 	default:
 	}
+	g.tree = newTree()
 	g.cmd = &exec.Cmd{
-		Path:        g.path,
-		Args:        g.opts.Command,
-		Env:         g.childEnv(),
-		Stdin:       g.f.IO.In,
-		Stdout:      g.f.IO.Out,
-		Stderr:      g.f.IO.ErrOut,
-		SysProcAttr: childSysProcAttr(),
+		Path:   g.path,
+		Args:   g.opts.Command,
+		Env:    g.childEnv(),
+		Stdin:  g.f.IO.In,
+		Stdout: g.f.IO.Out,
+		Stderr: g.f.IO.ErrOut,
+		// The holder's evidence, inherited by the whole tree (as fd 3).
+		ExtraFiles:  g.held.Files(),
+		SysProcAttr: g.tree.sysProcAttr(),
 	}
 	// On Linux the child's parent-death signal fires when the OS thread that
 	// forked it exits, not the process. Go only ends a thread when a
@@ -228,21 +242,26 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 		g.release()
 		return startError(g.opts.Command[0], err)
 	}
-	// Read before anyone can reap the child, so the pid cannot have been
-	// reused. A child that already exited needs no co-holder.
-	child, _ := lokt.ProcessHolder(g.cmd.Process.Pid)
+	pid := g.cmd.Process.Pid
+	g.tree.started(pid)
 	go func() {
 		// Its error only repeats ProcessState, or reports output that could
 		// not be copied, which nobody is left to tell.
 		_ = g.cmd.Wait()
 		close(g.waitDone)
 	}()
-	g.hb = g.startHeartbeat(child)
+	// Read before anyone can reap the child, so the pid cannot have been
+	// reused. Recorded so the lock outlives a SIGKILLed guard while any
+	// process of the command's group lives; the command already runs, so
+	// this write overlaps with it.
+	if child, err := lokt.ProcessHolder(pid); err == nil {
+		if err := g.held.SetTree(context.Background(), child, g.tree.group()); err != nil && !errors.Is(err, lokt.ErrLost) {
+			g.warnf("could not record the command's processes in %q: %v", g.opts.Name, err)
+		}
+	}
 
 	g.supervise(sigs)
 	runtime.UnlockOSThread()
-	g.hb.stop()
-	g.drainHeartbeat()
 	g.release()
 	if g.relayed != 0 {
 		return &exitError{code: 128 + int(g.relayed)}
@@ -253,70 +272,55 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	return nil
 }
 
-// supervise waits for the child, relaying signals and acting on a lost lock.
+// supervise waits for the command, relaying signals and acting on a lost
+// lock.
 func (g *guard) supervise(sigs <-chan os.Signal) {
 	var kill <-chan time.Time
+	lost := g.held.Done()
 	for {
 		select {
 		case <-g.waitDone:
 			g.reaped = true
 			return
 		case s := <-sigs:
-			if deliveredByTerminal(s) {
-				continue // the child got it too; its own exit status tells what it did
+			if g.tree.deliveredByTerminal(s) {
+				continue // the command got it too; its own exit status tells what it did
 			}
 			if g.relayed == 0 {
 				g.relayed = syscall.Signal(signalNumber(s))
 			}
-			_ = g.cmd.Process.Signal(s)
-		case err := <-g.hb.lost:
-			g.reportLost(err, true)
+			g.tree.signal(g.cmd.Process, s)
+		case <-lost:
+			lost = nil
+			g.reportLost(g.held.Err(), true)
 			if g.opts.KillOnLost && kill == nil {
-				terminate(g.cmd.Process)
+				g.tree.terminate(g.cmd.Process)
 				kill = time.After(killGrace)
 			}
-		case msg := <-g.hb.notes:
-			g.warnf("%s", msg)
+		case err := <-g.trouble:
+			g.warnf("renewing %q failed, retrying: %v", g.opts.Name, err)
 		case <-kill:
-			_ = g.cmd.Process.Kill()
-		case pv := <-g.hb.panics:
-			panic(pv) // recovered by runGuard, which stops the child and releases
+			g.tree.kill(g.cmd.Process)
 		}
 	}
 }
 
-// drainHeartbeat handles what the stopped heartbeat reported after the
-// child exited.
-func (g *guard) drainHeartbeat() {
-	select {
-	case err := <-g.hb.lost:
-		g.reportLost(err, false)
-	default:
-	}
-	select {
-	case pv := <-g.hb.panics:
-		panic(pv)
-	default:
-	}
-}
-
-// release gives the lock back if it is still this acquisition. Only the
-// goroutine running runGuard calls it, after the heartbeat has stopped.
+// release gives the lock back, unless processes the command started still
+// run: the lock then stays theirs until they exit.
 func (g *guard) release() {
-	if g.lock == nil || g.released {
+	if g.held == nil {
 		return
 	}
-	g.released = true
-	if g.lost {
-		return
-	}
-	_, err := g.root.Release(context.Background(), g.opts.Name, lokt.ReleaseOptions{Identity: g.id, Holder: g.self, LockID: g.lock.LockID})
+	err := g.held.Release(context.Background())
+	var still *lokt.StillHeldError
 	switch {
 	case err == nil:
+	case errors.As(err, &still):
+		g.warnf("%v\n  (processes that should outlive the lock must close descriptor %s and leave the process group, e.g. setsid CMD %s>&-)", still, holdFD, holdFD)
 	case errors.Is(err, lokt.ErrLost), errors.Is(err, lokt.ErrNotFound):
 		g.reportLost(err, g.cmd != nil && !g.reaped)
 	default:
-		g.warnf("could not release %q: %v\n  it counts as stale once this process has exited, and the next lock or guard takes it", g.opts.Name, err)
+		g.warnf("could not release %q: %v\n  it counts as stale once this process and its command have exited, and the next lock or guard takes it", g.opts.Name, err)
 	}
 }
 
@@ -327,7 +331,7 @@ func (g *guard) reportLost(cause error, running bool) {
 		return
 	}
 	g.lost = true
-	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.lock, Reason: cause.Error()})
+	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.held.Lock(), Reason: cause.Error()})
 	g.warnf("WARNING: %v", cause) // cause reads "lock lost: \"NAME\" ..."
 	switch {
 	case !running:
@@ -339,36 +343,43 @@ func (g *guard) reportLost(cause error, running bool) {
 	}
 }
 
-// abort cleans up after a panic in lokt itself: the child is stopped first,
-// since releasing while it runs would let a second holder in beside it.
+// abort cleans up after a panic in lokt itself: the command is stopped
+// first, since releasing while it runs would let a second holder in.
 func (g *guard) abort(pv any, stack []byte) error {
 	if g.cmd != nil && !g.reaped {
-		terminate(g.cmd.Process)
+		g.tree.terminate(g.cmd.Process)
 		select {
 		case <-g.waitDone:
 		case <-time.After(killGrace):
-			_ = g.cmd.Process.Kill()
+			g.tree.kill(g.cmd.Process)
 			<-g.waitDone
 		}
 		g.reaped = true
-	}
-	if g.hb != nil {
-		g.hb.stop()
 	}
 	g.release()
 	return &exitError{code: ExitError, err: fmt.Errorf("internal error, please report it (the lock %q was released): %v\n%s", g.opts.Name, pv, stack)}
 }
 
+// holdFD is the descriptor the command inherits the lock's evidence on:
+// the first of exec.Cmd.ExtraFiles.
+const holdFD = "3"
+
 func (g *guard) childEnv() []string {
 	env := os.Environ()
-	out := make([]string, 0, len(env)+3)
+	out := make([]string, 0, len(env)+5)
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if k != envLock && k != envLockID && k != envRoot {
+		if k != envLock && k != envLockID && k != envRoot && k != envToken && k != envHoldFD {
 			out = append(out, kv)
 		}
 	}
-	return append(out, envLock+"="+g.opts.Name, envLockID+"="+g.lock.LockID, envRoot+"="+g.root.Dir())
+	l := g.held.Lock()
+	out = append(out, envLock+"="+g.opts.Name, envLockID+"="+l.LockID, envRoot+"="+g.root.Dir(),
+		envToken+"="+strconv.FormatUint(l.Token, 10))
+	if len(g.held.Files()) > 0 {
+		out = append(out, envHoldFD+"="+holdFD)
+	}
+	return out
 }
 
 func (g *guard) warnf(format string, args ...any) {
@@ -392,109 +403,4 @@ func signalNumber(s os.Signal) int {
 		return int(n)
 	}
 	return 0
-}
-
-// heartbeat keeps the lock alive (and checks it is still ours) while the
-// child runs. It reports to supervise through its channels and never
-// blocks on them, so stop always returns.
-type heartbeat struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	lost   chan error
-	notes  chan string
-	panics chan any
-}
-
-func (hb *heartbeat) stop() {
-	hb.cancel()
-	<-hb.done
-}
-
-// startHeartbeat first records child as co-holder (so the lock outlives a
-// SIGKILLed guard while the child lives), then renews every TTL/2, or
-// without a TTL rereads the lock every verifyEvery.
-func (g *guard) startHeartbeat(child lokt.Holder) *heartbeat {
-	ctx, cancel := context.WithCancel(context.Background())
-	hb := &heartbeat{cancel: cancel, done: make(chan struct{}), lost: make(chan error, 1), notes: make(chan string, 4), panics: make(chan any, 1)}
-	interval := verifyEvery
-	if g.opts.TTL > 0 {
-		interval = max(g.opts.TTL/2, 10*time.Millisecond)
-	}
-	// After a failed renewal, retry well before the lock can expire.
-	retry := max(min(interval/4, time.Second), 10*time.Millisecond)
-	go func() {
-		defer close(hb.done)
-		defer func() {
-			if pv := recover(); pv != nil {
-				hb.panics <- fmt.Sprintf("%v (in the heartbeat)\n%s", pv, debug.Stack())
-			}
-		}()
-		needChild := child.PID != 0
-		wait := time.Duration(0)
-		if !needChild {
-			wait = interval
-		}
-		failing := false
-		for {
-			if wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return
-				case <-t.C:
-				}
-			}
-			err := g.beat(ctx, needChild, child)
-			switch {
-			case err == nil:
-				needChild, failing, wait = false, false, interval
-			case ctx.Err() != nil:
-				return
-			case isLostError(err):
-				hb.lost <- err
-				return
-			default:
-				if !failing {
-					select {
-					case hb.notes <- fmt.Sprintf("renewing %q failed, retrying: %v", g.opts.Name, err):
-					default:
-					}
-				}
-				failing, wait = true, retry
-			}
-		}
-	}()
-	return hb
-}
-
-// beat renews the lock (a compare-and-swap on its lock_id), or, with
-// nothing to write, checks that the record still carries our lock_id.
-func (g *guard) beat(ctx context.Context, needChild bool, child lokt.Holder) error {
-	name, id := g.opts.Name, g.lock.LockID
-	if g.opts.TTL > 0 || needChild {
-		_, err := g.root.Renew(ctx, name, id, lokt.RenewOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Child: child})
-		return err
-	}
-	st, err := g.root.Get(context.Background(), name)
-	switch {
-	case errors.Is(err, lokt.ErrNotFound):
-		return fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", lokt.ErrLost, name)
-	case err != nil:
-		return err
-	case st.Lock == nil:
-		return st.Problem
-	case st.Lock.LockID != id:
-		l := st.Lock
-		return fmt.Errorf("%w: %q now belongs to %s pid %d (lock_id %s)", lokt.ErrLost, name, holderText(l), l.PID, l.LockID)
-	}
-	return nil
-}
-
-// isLostError: the record is not our acquisition any more, or can no longer
-// be proven to be (damaged, or rewritten by a newer lokt).
-func isLostError(err error) bool {
-	var corrupt *lokt.CorruptError
-	var newer *lokt.UnsupportedVersionError
-	return errors.Is(err, lokt.ErrLost) || errors.As(err, &corrupt) || errors.As(err, &newer)
 }

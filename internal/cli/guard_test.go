@@ -331,8 +331,8 @@ func TestGuardAbortStopsChildThenReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &guard{f: f, root: root, opts: &GuardOptions{Name: "x"}, id: f.Identity(), self: lokt.Self()}
-	if g.lock, err = root.Acquire(context.Background(), "x", lokt.AcquireOptions{Identity: g.id, Holder: g.self}); err != nil {
+	g := &guard{f: f, root: root, opts: &GuardOptions{Name: "x"}, id: f.Identity(), self: lokt.Self(), tree: newTree()}
+	if g.held, err = root.Hold(context.Background(), "x", lokt.HoldOptions{AcquireOptions: lokt.AcquireOptions{Identity: g.id, Holder: g.self}}); err != nil {
 		t.Fatal(err)
 	}
 	g.cmd = exec.Command("sleep", "30")

@@ -110,6 +110,18 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 // an immediate exit 2 when the holder is this process's own ancestor (a
 // guarded command asking for its guard's lock would otherwise wait forever).
 func acquire(ctx context.Context, f *Factory, root *lokt.Root, name string, ao lokt.AcquireOptions, timeout time.Duration, quiet bool) (*lokt.Lock, error) {
+	return waitFor(ctx, f, root, name, &ao, timeout, quiet, func(ctx context.Context) (*lokt.Lock, error) {
+		return root.Acquire(ctx, name, ao)
+	})
+}
+
+// waitFor runs take (an Acquire or a Hold of name with the options *ao)
+// the way lock and guard wait: bounded by timeout, stopped cleanly by an
+// interrupt, with progress unless quiet, and failing at once when the
+// holder is this process's own ancestor. It sets ao.OnBlocked before take
+// runs.
+func waitFor[T any](ctx context.Context, f *Factory, root *lokt.Root, name string, ao *lokt.AcquireOptions, timeout time.Duration, quiet bool, take func(context.Context) (T, error)) (T, error) {
+	var zero T
 	var nested error
 	checked := ""
 	if ao.Wait {
@@ -136,25 +148,25 @@ func acquire(ctx context.Context, f *Factory, root *lokt.Root, name string, ao l
 				p.update(blocker)
 			}
 		}
-		l, err := root.Acquire(ctx, name, ao)
+		v, err := take(ctx)
 		if p != nil {
 			p.done() // clear the line before anything else writes to the terminal
 		}
 		if nested != nil {
-			return nil, nested
+			return zero, nested
 		}
 		if n := sig(); n != 0 && err != nil {
-			return nil, &exitError{code: 128 + n, err: fmt.Errorf("interrupted while waiting for %q; nothing was acquired", name)}
+			return zero, &exitError{code: 128 + n, err: fmt.Errorf("interrupted while waiting for %q; nothing was acquired", name)}
 		}
-		return l, err
+		return v, err
 	}
-	l, err := root.Acquire(ctx, name, ao)
+	v, err := take(ctx)
 	if err != nil {
 		if nested = nestedError(f, root, err, &checked); nested != nil {
-			return nil, nested
+			return zero, nested
 		}
 	}
-	return l, err
+	return v, err
 }
 
 // optionalDuration parses a flag that may be absent (zero) but, when given,

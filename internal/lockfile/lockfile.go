@@ -67,8 +67,17 @@ type Lock struct {
 	PIDStart string `json:"pid_start"`
 	// ChildPID/ChildStart name a co-holder (guard's child): the lock is only
 	// stale by liveness once both the holder and the co-holder are gone.
-	ChildPID   int               `json:"child_pid,omitempty"`
-	ChildStart string            `json:"child_start,omitempty"`
+	ChildPID   int    `json:"child_pid,omitempty"`
+	ChildStart string `json:"child_start,omitempty"`
+	// PIDNS names the holder's PID namespace: its pids mean nothing in
+	// another one. Empty for records of lokt versions before it.
+	PIDNS string `json:"pid_ns,omitempty"`
+	// PGID is the process group of guard's command: the lock stays live
+	// while any process of that group does.
+	PGID int `json:"pgid,omitempty"`
+	// Kept says the holder keeps evidence of its life in the store
+	// (store.Keeper) under this record's lock_id.
+	Kept       bool              `json:"kept,omitempty"`
 	AcquiredAt Time              `json:"acquired_at"`
 	RenewedAt  *Time             `json:"renewed_at,omitempty"`
 	ExpiresAt  *Time             `json:"expires_at,omitempty"`
@@ -131,7 +140,7 @@ func DecodeLock(data []byte) (*Lock, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: missing %v", ErrCorrupt, missing)
 	}
-	if l.PID < 0 || l.ChildPID < 0 || l.TTLSec < 0 {
+	if l.PID < 0 || l.ChildPID < 0 || l.PGID < 0 || l.TTLSec < 0 {
 		return nil, fmt.Errorf("%w: negative pid or ttl", ErrCorrupt)
 	}
 	if l.PID == 0 && l.ExpiresAt == nil {

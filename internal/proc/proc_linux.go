@@ -55,12 +55,19 @@ func StartToken(pid int) (string, error) {
 	if pid > maxPID {
 		return "", ErrNoProcess
 	}
+	if !procIsOurs() {
+		return "", errForeignProc
+	}
 	start, err := readStart(procRoot, pid, signalZero)
 	if err != nil {
 		return "", err
 	}
 	return bootID() + ":" + start, nil
 }
+
+// errForeignProc: /proc belongs to another PID namespace than ours, so
+// nothing read there describes our pids (Check then answers Unknown).
+var errForeignProc = errors.New("proc: /proc shows another PID namespace (mount a matching /proc, e.g. unshare --mount-proc)")
 
 func signalZero(pid int) error { return unix.Kill(pid, 0) }
 

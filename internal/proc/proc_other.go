@@ -16,3 +16,6 @@ func StartToken(pid int) (string, error) {
 
 // Check always returns Unknown on unsupported platforms.
 func Check(int, string) Liveness { return Unknown }
+
+// Group is Unknown where processes cannot be inspected.
+func Group(int, string) Liveness { return Unknown }

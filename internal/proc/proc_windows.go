@@ -69,3 +69,7 @@ func exited(pid int) (bool, error) {
 	// alive is the safe side.
 	return code != stillActive, nil
 }
+
+// Group is Unknown on Windows: there are no process groups to ask about,
+// and guard's command tree is judged by its kernel lock alone.
+func Group(int, string) Liveness { return Unknown }

@@ -1,0 +1,72 @@
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
+	"github.com/lokt-dev/lokt/store"
+)
+
+// keepExt ends the name of a holder's evidence file, ROOT/locks/.NAME.ID.hold:
+// one per acquisition, so a process left over from an earlier holder can
+// never pass for evidence of a later one.
+const keepExt = ".hold"
+
+func (s *Store) keepPath(k store.Key, id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return "", fmt.Errorf("invalid acquisition id %q", id)
+	}
+	return filepath.Join(s.root, string(store.Locks), "."+k.Name+"."+id+keepExt), nil
+}
+
+// Keep implements store.Keeper: a shared flock(2) on a new file, which the
+// holder's child processes inherit.
+func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, error) {
+	path, err := s.keepPath(k, id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := atomicfs.CreateHeld(path, filePerm)
+	if err != nil {
+		return nil, unsafe(err)
+	}
+	return &kept{f: f}, nil
+}
+
+// Alive implements store.Keeper.
+func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
+	path, err := s.keepPath(k, id)
+	if err != nil {
+		return false, err
+	}
+	held, err := atomicfs.IsHeld(path)
+	return held, unsafe(err)
+}
+
+// Forget implements store.Keeper. The file is only ever removed once no
+// process holds it, so no two holders can lock different inodes of it.
+func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
+	path, err := s.keepPath(k, id)
+	if err != nil {
+		return err
+	}
+	if held, err := atomicfs.IsHeld(path); err != nil || held {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+type kept struct{ f *os.File }
+
+func (k *kept) Files() []*os.File     { return []*os.File{k.f} }
+func (k *kept) Done() <-chan struct{} { return nil }
+func (k *kept) Close() error          { return k.f.Close() }
