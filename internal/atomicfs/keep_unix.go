@@ -6,17 +6,16 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// CreateHeld creates the file at path (it must not exist) and takes a shared
-// flock(2) on it. Every process that inherits the descriptor shares that
-// lock, and the kernel drops it when the last of them closes it or exits:
-// that is what makes it evidence of a live process tree.
-func CreateHeld(path string, perm fs.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+// CreateHeld creates the file name in d (it must not exist) and takes a
+// shared flock(2) on it. Every process that inherits the descriptor shares
+// that lock, and the kernel drops it when the last of them closes it or
+// exits: that is what makes it evidence of a live process tree.
+func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
+	f, err := d.openRegular(name, os.O_RDONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -28,34 +27,25 @@ func CreateHeld(path string, perm fs.FileMode) (*os.File, error) {
 	}
 	if err != nil {
 		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, &fs.PathError{Op: "flock", Path: path, Err: err}
+		_ = d.unlink(name)
+		return nil, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
 	}
 	return f, nil
 }
 
 // IsHeld reports whether some process still holds the lock CreateHeld took
-// on path. A missing file holds nothing. The probe takes an exclusive lock
-// without waiting and drops it at once.
-func IsHeld(path string) (bool, error) {
-	f, err := openNoFollow(path)
+// on name. A missing file holds nothing; a symlink or non-regular file is
+// refused with ErrNotRegular. The probe takes an exclusive lock without
+// waiting and drops it at once.
+func (d *Dir) IsHeld(name string) (bool, error) {
+	f, err := d.openRegular(name, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		if isSymlinkErr(err) {
-			return false, &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
-		}
 		return false, err
 	}
 	defer func() { _ = f.Close() }()
-	st, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	if !st.Mode().IsRegular() {
-		return false, &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
-	}
 	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	switch {
 	case err == nil:
@@ -63,5 +53,5 @@ func IsHeld(path string) (bool, error) {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		return true, nil
 	}
-	return false, &fs.PathError{Op: "flock", Path: path, Err: err}
+	return false, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
 }

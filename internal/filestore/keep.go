@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lokt-dev/lokt/internal/atomicfs"
@@ -18,21 +17,27 @@ import (
 // never pass for evidence of a later one.
 const keepExt = ".hold"
 
-func (s *Store) keepPath(k store.Key, id string) (string, error) {
+// keepFile is the open locks/ directory and the name of the evidence file
+// of acquisition id of k in it.
+func (s *Store) keepFile(k store.Key, id string) (*atomicfs.Dir, string, error) {
 	if id == "" || strings.ContainsAny(id, `/\.`) {
-		return "", fmt.Errorf("invalid acquisition id %q", id)
+		return nil, "", fmt.Errorf("invalid acquisition id %q", id)
 	}
-	return filepath.Join(s.root, string(store.Locks), "."+k.Name+"."+id+keepExt), nil
+	dir, err := s.nsDir(store.Locks)
+	if err != nil {
+		return nil, "", err
+	}
+	return dir, "." + k.Name + "." + id + keepExt, nil
 }
 
 // Keep implements store.Keeper: a shared flock(2) on a new file, which the
 // holder's child processes inherit.
 func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := atomicfs.CreateHeld(path, filePerm)
+	f, err := dir.CreateHeld(name, filePerm)
 	if err != nil {
 		return nil, unsafe(err)
 	}
@@ -41,25 +46,25 @@ func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, err
 
 // Alive implements store.Keeper.
 func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return false, err
 	}
-	held, err := atomicfs.IsHeld(path)
+	held, err := dir.IsHeld(name)
 	return held, unsafe(err)
 }
 
 // Forget implements store.Keeper. The file is only ever removed once no
 // process holds it, so no two holders can lock different inodes of it.
 func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return err
 	}
-	if held, err := atomicfs.IsHeld(path); err != nil || held {
-		return err
+	if held, err := dir.IsHeld(name); err != nil || held {
+		return unsafe(err)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := dir.Remove(name, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
