@@ -61,7 +61,7 @@ func (d *Dir) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error
 
 // notRegular is the error for an entry of the wrong type.
 func (d *Dir) notRegular(name string, m fs.FileMode) error {
-	return fmt.Errorf("%s: %w (it is a %s, which lokt never reads, writes or follows; move it away)", d.join(name), ErrNotRegular, Kind(m))
+	return fmt.Errorf("%s: %w (it is a %s, which lokt never follows, reads or writes)", d.join(name), ErrNotRegular, Kind(m))
 }
 
 // WriteFile replaces name with data so that a reader sees either the old or

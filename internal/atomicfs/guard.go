@@ -175,7 +175,7 @@ func clip(b []byte) string {
 }
 
 func (g *Guard) badCounter(why string) error {
-	return fmt.Errorf("%s: %w: %s; no token is issued until it is fixed, since the next one might repeat one already handed out: write a number above every token ever issued for this name (see `lokt audit`), e.g. printf '%%020d\\n' 1000000 > %s", g.f.Name(), ErrBadCounter, why, g.f.Name())
+	return fmt.Errorf("%s: %w (%s); lokt issues no token for this name until it is repaired, since the next one could repeat a token already handed out: write a number above every token ever issued for the name (lokt audit shows them), e.g. printf '%%020d\\n' 1000000 > %s; do not delete the file while the name is in use", g.f.Name(), ErrBadCounter, why, g.f.Name())
 }
 
 // SetCounter records v as the last token issued. v must be above what

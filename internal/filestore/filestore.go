@@ -129,7 +129,7 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func([]byte, uint64)
 	}
 	seq, err := g.Counter()
 	if err != nil {
-		return unsafe(err)
+		return err
 	}
 	change, err := fn(cur, seq)
 	if err != nil {
@@ -164,8 +164,11 @@ func (s *Store) Read(_ context.Context, k store.Key) ([]byte, error) {
 	return data, unsafe(err)
 }
 
+// unsafe marks errors about files lokt will not touch. A bad counter is not
+// one of them: its message says how to repair the file, which must not be
+// removed.
 func unsafe(err error) error {
-	if errors.Is(err, atomicfs.ErrNotRegular) || errors.Is(err, atomicfs.ErrBadCounter) {
+	if errors.Is(err, atomicfs.ErrNotRegular) {
 		return fmt.Errorf("%w: %w", store.ErrUnsafe, err)
 	}
 	return err
