@@ -3,6 +3,8 @@
 package atomicfs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -10,12 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CreateHeld creates the file name in d (it must not exist) and takes a
-// shared flock(2) on it. Every process that inherits the descriptor shares
-// that lock, and the kernel drops it when the last of them closes it or
-// exits: that is what makes it evidence of a live process tree.
+// CreateHeld creates the file name in d (it must not exist) holding a
+// shared flock(2). Every process that inherits the descriptor shares that
+// lock, and the kernel drops it when the last of them closes it or exits:
+// that is what makes it evidence of a live process tree. The file is locked
+// under a temporary name first, so it never exists as name unlocked.
 func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
-	f, err := d.openRegular(name, os.O_RDONLY|os.O_CREATE|os.O_EXCL, perm)
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	tmp := TempPrefix + name + "-" + hex.EncodeToString(rnd[:])
+	f, err := d.openRegular(tmp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -25,10 +33,13 @@ func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
 			break
 		}
 	}
+	if err == nil {
+		err = d.Rename(tmp, name) // name holds a random lock_id: nothing to replace
+	}
 	if err != nil {
 		_ = f.Close()
-		_ = d.unlink(name)
-		return nil, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
+		_ = d.unlink(tmp)
+		return nil, &fs.PathError{Op: "create", Path: d.join(name), Err: err}
 	}
 	return f, nil
 }

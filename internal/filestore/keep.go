@@ -54,20 +54,47 @@ func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
 	return held, unsafe(err)
 }
 
-// Forget implements store.Keeper. The file is only ever removed once no
-// process holds it, so no two holders can lock different inodes of it.
+// Forget implements store.Keeper. It also sweeps the name's evidence files
+// that nobody holds (left by waiters killed before they acquired). A file
+// is only ever removed once no process holds it, and evidence is created
+// under a temporary name and locked before it gets its final one, so no
+// holder's evidence can be removed under it.
 func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
-	dir, name, err := s.keepFile(k, id)
+	dir, _, err := s.keepFile(k, id)
 	if err != nil {
 		return err
 	}
-	if held, err := dir.IsHeld(name); err != nil || held {
-		return unsafe(err)
-	}
-	if err := dir.Remove(name, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	entries, err := dir.ReadDirNames()
+	if err != nil {
 		return err
 	}
-	return nil
+	var errs []error
+	for _, e := range entries {
+		if name, _, ok := parseKeepName(e); !ok || name != k.Name {
+			continue
+		}
+		if held, err := dir.IsHeld(e); err != nil || held {
+			errs = append(errs, unsafe(err))
+			continue
+		}
+		if err := dir.Remove(e, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseKeepName splits ".NAME.ID.hold"; names may contain dots, ids do not.
+func parseKeepName(file string) (name, id string, ok bool) {
+	rest, found := strings.CutSuffix(strings.TrimPrefix(file, "."), keepExt)
+	if !found || !strings.HasPrefix(file, ".") {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
 }
 
 type kept struct{ f *os.File }
