@@ -23,7 +23,7 @@ func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
 		return nil, err
 	}
 	tmp := TempPrefix + name + "-" + hex.EncodeToString(rnd[:])
-	f, err := d.openRegular(tmp, os.O_RDONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := d.openRegular(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}
