@@ -1,12 +1,11 @@
 package atomicfs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 )
@@ -64,17 +63,20 @@ func (d *Dir) notRegular(name string, m fs.FileMode) error {
 	return fmt.Errorf("%s: %w (it is a %s, which lokt never follows, reads or writes)", d.join(name), ErrNotRegular, Kind(m))
 }
 
+// tempName is a fresh temporary name for name. It only needs to be unique
+// (O_EXCL catches the rare clash), not secret: the runtime's generator
+// avoids crypto/rand's start-up cost.
+func tempName(name string) string {
+	return fmt.Sprintf("%s%s-%012x", TempPrefix, name, rand.Uint64()&(1<<48-1))
+}
+
 // WriteFile replaces name with data so that a reader sees either the old or
 // the new content, never a mix; if durable, the new content survives a
 // crash of the host: write a temporary file in d, fsync it, rename it over
 // the target, fsync d. Without durable, a crash of the host may lose the
 // change (or leave an empty file), for records that mean nothing after one.
 func (d *Dir) WriteFile(name string, data []byte, perm fs.FileMode, durable bool) error {
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return err
-	}
-	tmp := TempPrefix + name + "-" + hex.EncodeToString(rnd[:])
+	tmp := tempName(name)
 	f, err := d.openRegular(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err

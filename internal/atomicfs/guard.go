@@ -2,10 +2,10 @@ package atomicfs
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -226,6 +226,7 @@ func fitBoot(id string) string {
 	if len(id) <= bootLen && !bytes.ContainsAny([]byte(id), " \t\n") {
 		return id
 	}
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])[:bootLen]
+	h := fnv.New128a()
+	_, _ = h.Write([]byte(id))
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -3,8 +3,6 @@
 package atomicfs
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -18,11 +16,7 @@ import (
 // that is what makes it evidence of a live process tree. The file is locked
 // under a temporary name first, so it never exists as name unlocked.
 func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
-	}
-	tmp := TempPrefix + name + "-" + hex.EncodeToString(rnd[:])
+	tmp := tempName(name)
 	f, err := d.openRegular(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
