@@ -1,14 +1,14 @@
-// Package atomicfs holds the file operations the lock store is built from:
-// replace a file atomically, read a file without following links, take an
-// exclusive kernel lock on a guard file, and make directories that must not
-// be symlinks. Platform differences live in the _unix and _windows files.
+// Package atomicfs holds the file operations the lock store is built from,
+// all relative to a directory opened once (Dir) and none following a link:
+// replace a file atomically, read a regular file, take an exclusive kernel
+// lock on a guard file that also keeps a fencing counter, and hold the
+// shared lock of a holder's evidence. Platform differences live in the
+// _unix and _windows files.
 package atomicfs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -25,11 +25,6 @@ var ErrNotRegular = errors.New("not a regular file")
 // work in a lock root use the Dir they opened instead.
 func WriteFile(dir, name string, data []byte, perm fs.FileMode) error {
 	return inDir(dir, func(d *Dir) error { return d.WriteFile(name, data, perm, true) })
-}
-
-// WriteFileVolatile is WriteFile without the two fsyncs.
-func WriteFileVolatile(dir, name string, data []byte, perm fs.FileMode) error {
-	return inDir(dir, func(d *Dir) error { return d.WriteFile(name, data, perm, false) })
 }
 
 // Remove deletes dir/name and makes the removal durable.
@@ -53,25 +48,6 @@ func inDir(dir string, fn func(*Dir) error) error {
 	}
 	defer func() { _ = d.Close() }()
 	return fn(d)
-}
-
-// EnsureDir creates path (and missing parents) if needed and checks that it
-// is a real directory: a symlink there could lead writes out of the root.
-func EnsureDir(path string, perm fs.FileMode) error {
-	st, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(path, perm); err != nil {
-			return err
-		}
-		st, err = os.Lstat(path)
-	}
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s is a %s, not a directory; lokt will not use it (move it away, or point LOKT_ROOT elsewhere)", path, Kind(st.Mode()))
-	}
-	return nil
 }
 
 // IsTemp reports whether a directory entry is a temporary file of WriteFile.

@@ -215,39 +215,6 @@ func TestReadFileSizeLimit(t *testing.T) {
 	}
 }
 
-func TestEnsureDir(t *testing.T) {
-	base := t.TempDir()
-	nested := filepath.Join(base, "a", "b", "c")
-	if err := EnsureDir(nested, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Lstat(nested); err != nil || !st.IsDir() {
-		t.Fatalf("not created: %v", err)
-	}
-	if err := EnsureDir(nested, 0o755); err != nil {
-		t.Fatalf("existing directory: %v", err)
-	}
-
-	link := filepath.Join(base, "link")
-	if err := os.Symlink(nested, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureDir(link, 0o755); err == nil || !strings.Contains(err.Error(), "symlink") {
-		t.Errorf("EnsureDir(symlink to a directory) = %v, want a refusal naming the symlink", err)
-	}
-
-	file := filepath.Join(base, "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureDir(file, 0o755); err == nil || !strings.Contains(err.Error(), "regular file") {
-		t.Errorf("EnsureDir(regular file) = %v, want a refusal", err)
-	}
-	if err := EnsureDir(filepath.Join(file, "sub"), 0o755); err == nil {
-		t.Error("EnsureDir below a regular file succeeded")
-	}
-}
-
 func TestIsTemp(t *testing.T) {
 	if !IsTemp(TempPrefix + "x.json-0a1b2c") {
 		t.Error("IsTemp(temp name) = false")

@@ -70,16 +70,6 @@ func LockGuard(path string, perm fs.FileMode) (g *Guard, err error) {
 	return g, err
 }
 
-// OpenGuard opens (creating if needed) the guard file at path without
-// locking it, for callers that lock it in the background.
-func OpenGuard(path string, perm fs.FileMode) (g *Guard, err error) {
-	err = inDir(filepath.Dir(path), func(d *Dir) error {
-		g, err = d.OpenGuard(filepath.Base(path), perm)
-		return err
-	})
-	return g, err
-}
-
 // Lock blocks until this descriptor holds the exclusive lock. It must not
 // run while another goroutine calls Unlock.
 func (g *Guard) Lock() error {
