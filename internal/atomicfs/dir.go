@@ -67,7 +67,7 @@ func (d *Dir) notRegular(name string, m fs.FileMode) error {
 // (O_EXCL catches the rare clash), not secret: the runtime's generator
 // avoids crypto/rand's start-up cost.
 func tempName(name string) string {
-	return fmt.Sprintf("%s%s-%012x", TempPrefix, name, rand.Uint64()&(1<<48-1))
+	return fmt.Sprintf("%s%s-%012x", TempPrefix, name, rand.Uint64()&(1<<48-1)) //nolint:gosec // uniqueness, not secrecy
 }
 
 // WriteFile replaces name with data so that a reader sees either the old or
