@@ -231,3 +231,21 @@ func (d *Dir) Holds(name string, f *os.File) (bool, error) {
 	}
 	return uint64(st.Dev) == uint64(cur.Dev) && uint64(st.Ino) == uint64(cur.Ino), nil
 }
+
+// StillAt checks that d's path still names d: the directory was not
+// moved, removed or replaced by a symlink since it was opened. Links above
+// the path are followed, as when it was opened.
+func (d *Dir) StillAt() error {
+	defer runtime.KeepAlive(d.f)
+	var st, cur unix.Stat_t
+	if err := unix.Lstat(d.path, &st); err != nil {
+		return fmt.Errorf("%s: %w (%w); restore the directory lokt created, then rerun lokt", d.path, ErrSwapped, err)
+	}
+	if err := unix.Fstat(int(d.f.Fd()), &cur); err != nil {
+		return err
+	}
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFDIR || st.Dev != cur.Dev || st.Ino != cur.Ino {
+		return fmt.Errorf("%s: %w (it is now a %s); lokt never follows links in a lock root: move the %s away and restore the directory lokt created, then rerun lokt", d.path, ErrSwapped, Kind(modeOf(uint32(st.Mode))), Kind(modeOf(uint32(st.Mode))))
+	}
+	return nil
+}

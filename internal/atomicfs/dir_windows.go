@@ -149,3 +149,19 @@ func (d *Dir) Holds(name string, f *os.File) (bool, error) {
 	}
 	return os.SameFile(st, fst), nil
 }
+
+// StillAt checks that d's path still names d.
+func (d *Dir) StillAt() error {
+	st, err := os.Lstat(d.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w (%w); restore the directory lokt created, then rerun lokt", d.path, ErrSwapped, err)
+	}
+	cur, err := d.r.Stat(".")
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() || !os.SameFile(st, cur) {
+		return fmt.Errorf("%s: %w (it is now a %s); restore the directory lokt created, then rerun lokt", d.path, ErrSwapped, Kind(st.Mode()))
+	}
+	return nil
+}

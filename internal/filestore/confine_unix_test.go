@@ -86,3 +86,27 @@ func TestUpdateBadCounterChangesNothing(t *testing.T) {
 		t.Error("a record was written")
 	}
 }
+
+// The root itself moved away and replaced by a symlink: the store stops
+// rather than carry on in the moved directory.
+func TestSwappedRootIsRefused(t *testing.T) {
+	s := openStore(t)
+	put(t, s, lockKey("x"), "mine")
+	decoy := t.TempDir()
+	if err := os.Rename(s.Root(), s.Root()+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(decoy, s.Root()); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(context.Background(), lockKey("x"), func([]byte, uint64) (store.Change, error) {
+		t.Error("callback run in a swapped root")
+		return store.Change{Op: store.Delete}, nil
+	})
+	if !errors.Is(err, atomicfs.ErrSwapped) || !strings.Contains(err.Error(), s.Root()) || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("Update in a swapped root = %v, want ErrSwapped naming it as a symlink", err)
+	}
+	if entries, _ := os.ReadDir(decoy); len(entries) != 0 {
+		t.Errorf("files created in the decoy: %v", entries)
+	}
+}

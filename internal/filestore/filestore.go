@@ -78,13 +78,16 @@ func (s *Store) Path(k store.Key) string {
 }
 
 // nsDir is the open directory of a namespace, after checking that the root
-// still has it under its name: a swap is an error a person must look at,
+// is still at its path and still has the namespace under its name: a swap is an error a person must look at,
 // not something to work around (the descriptor would still keep lokt in
 // the real directory).
 func (s *Store) nsDir(ns store.Namespace) (*atomicfs.Dir, error) {
 	d, ok := s.ns[ns]
 	if !ok {
 		return nil, fmt.Errorf("unknown namespace %q", ns)
+	}
+	if err := s.dir.StillAt(); err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrUnsafe, err)
 	}
 	if err := s.dir.SameAs(string(ns), d); err != nil {
 		return nil, fmt.Errorf("%w: %w", store.ErrUnsafe, err)
