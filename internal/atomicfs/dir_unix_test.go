@@ -195,3 +195,44 @@ func TestParseCounterAndBoot(t *testing.T) {
 		t.Logf("no usable boot id here: %q", id)
 	}
 }
+
+func TestStillAtAndSameAs(t *testing.T) {
+	parent := t.TempDir()
+	path := filepath.Join(parent, "root")
+	d := openTestDir(t, path)
+	sub, err := d.Sub("locks", true, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Close() }()
+	if err := d.StillAt(); err != nil {
+		t.Errorf("StillAt of an untouched directory: %v", err)
+	}
+	if err := d.SameAs("locks", sub); err != nil {
+		t.Errorf("SameAs of an untouched directory: %v", err)
+	}
+	if err := os.Rename(filepath.Join(path, "locks"), filepath.Join(path, "old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SameAs("locks", sub); !errors.Is(err, ErrSwapped) {
+		t.Errorf("SameAs of a removed directory = %v, want ErrSwapped", err)
+	}
+	if err := os.Mkdir(filepath.Join(path, "locks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SameAs("locks", sub); !errors.Is(err, ErrSwapped) || !strings.Contains(err.Error(), "directory") {
+		t.Errorf("SameAs of a replaced directory = %v, want ErrSwapped", err)
+	}
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StillAt(); !errors.Is(err, ErrSwapped) {
+		t.Errorf("StillAt of a moved directory = %v, want ErrSwapped", err)
+	}
+	if err := os.Symlink(path+".moved", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StillAt(); !errors.Is(err, ErrSwapped) || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("StillAt with a symlink in its place = %v, want ErrSwapped naming it", err)
+	}
+}
