@@ -16,14 +16,14 @@ import (
 // unix can rename a file that other processes hold open.
 const RotationSupported = true
 
-// openAppend opens (creating, mode FileMode) the log in the root d for
+// openAppend opens (creating, with CreateMode) the log in the root d for
 // appending. The Dir refuses a planted symlink (which could redirect
 // lokt's writes) and a FIFO or device (which could hang it) before any I/O.
 // The mode of an existing file is left alone. O_RDWR rather than O_WRONLY:
 // where the kernel emulates flock(2) with byte-range locks (NFS), a shared
 // lock needs a descriptor open for reading.
 func openAppend(d *atomicfs.Dir) (*os.File, error) {
-	return d.OpenFile(FileName, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
+	return d.OpenFile(FileName, os.O_RDWR|os.O_APPEND|os.O_CREATE, CreateMode(d.Path()))
 }
 
 // openRead opens a log file of the root d for reading, with the same care.
