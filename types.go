@@ -32,6 +32,10 @@ type Lock struct {
 	TTL        time.Duration     `json:"-"`
 	Token      uint64            `json:"token,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
+	// Mode is "shared" or "slots" for a holder of a multi-holder name,
+	// empty for an exclusive lock; Slots is the name's slot count.
+	Mode  string `json:"mode,omitempty"`
+	Slots int    `json:"slots,omitempty"`
 }
 
 // Freeze blocks new acquisitions of a name until it expires.

@@ -87,6 +87,16 @@ type Store interface {
 	Location() string
 }
 
+// ChangeWatcher is implemented by stores that can report every change of
+// a record, not only its removal: a slot freed in a multi-holder record is
+// a rewrite, and `lokt status --watch` redraws on every change. Waiters on
+// plain exclusive locks keep using Watch, which wakes them only when the
+// record is removed.
+type ChangeWatcher interface {
+	// WatchChanges is Watch for every write or removal of one of keys.
+	WatchChanges(ctx context.Context, keys ...Key) (<-chan struct{}, error)
+}
+
 // ErrUnsafe is wrapped when a record's storage is not something the backend
 // will touch (for files: a symlink, a directory, a device).
 var ErrUnsafe = errors.New("unsafe record path")

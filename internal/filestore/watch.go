@@ -23,6 +23,16 @@ import (
 // paid once, at process exit, after the lock work is done; it also keeps a
 // process with many waiters within the per-user inotify instance limit.
 func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
+	return s.watch(ctx, false, keys)
+}
+
+// WatchChanges implements store.ChangeWatcher: like Watch, but a record
+// written in place (renamed over) wakes the subscriber too.
+func (s *Store) WatchChanges(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
+	return s.watch(ctx, true, keys)
+}
+
+func (s *Store) watch(ctx context.Context, writes bool, keys []store.Key) (<-chan struct{}, error) {
 	var dirs []string
 	want := map[string]bool{}
 	for _, k := range keys {
@@ -30,7 +40,7 @@ func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, 
 		dirs = append(dirs, dir)
 		want[filepath.Join(dir, k.Name+recordExt)] = true
 	}
-	sub, err := watchers.subscribe(dirs, want)
+	sub, err := watchers.subscribe(dirs, want, writes)
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +65,11 @@ type subscription struct {
 	dirs []string
 	want map[string]bool // record paths that wake this subscriber
 	ch   chan struct{}   // buffered 1: wake-ups coalesce
+	// writes: woken by a record written in place too, not only removed.
+	writes bool
 }
 
-func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool) (*subscription, error) {
+func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool, writes bool) (*subscription, error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if sw.w == nil {
@@ -68,7 +80,7 @@ func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool) (*subscr
 		sw.w, sw.dirs, sw.subs = w, map[string]int{}, map[*subscription]bool{}
 		go sw.dispatch(w)
 	}
-	sub := &subscription{want: want, ch: make(chan struct{}, 1)}
+	sub := &subscription{want: want, ch: make(chan struct{}, 1), writes: writes}
 	for _, d := range dirs {
 		if sw.dirs[d] == 0 {
 			if err := sw.w.Add(d); err != nil {
@@ -108,13 +120,17 @@ func (sw *sharedWatcher) dispatch(w *fsnotify.Watcher) {
 			if !ok {
 				return
 			}
-			// Only a removal can free a lock or lift a freeze; a record
-			// replaced in place (acquired, renewed, refreshed) still blocks,
-			// so waking waiters for it would only make them all recheck.
-			if !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+			// Only a removal can free an exclusive lock or lift a freeze; a
+			// record replaced in place (acquired, renewed, refreshed) still
+			// blocks, so waking its waiters would only make them all
+			// recheck. Records are replaced by a rename, which arrives as a
+			// Create of the record's name.
+			removed := ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+			written := ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)
+			if !removed && !written {
 				continue
 			}
-			sw.wake(func(s *subscription) bool { return s.want[ev.Name] })
+			sw.wake(func(s *subscription) bool { return s.want[ev.Name] && (removed || s.writes) })
 		case _, ok := <-w.Errors:
 			if !ok {
 				return

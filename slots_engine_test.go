@@ -1,0 +1,231 @@
+package lokt
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lokt-dev/lokt/internal/lockfile"
+	"github.com/lokt-dev/lokt/internal/proc"
+)
+
+func slotOpts(owner string, h Holder, n int) AcquireOptions {
+	o := engAcqOpts(owner, h, 0)
+	o.Slots = n
+	return o
+}
+
+func sharedOpts(owner string, h Holder) AcquireOptions {
+	o := engAcqOpts(owner, h, 0)
+	o.Shared = true
+	return o
+}
+
+func TestSlotsAdmitUpToNAndRefuseOldReaders(t *testing.T) {
+	f := newEngFixture(t)
+	var tokens []uint64
+	for pid := 1; pid <= 3; pid++ {
+		l := f.mustAcquire("s", slotOpts("a", f.holder(pid), 3))
+		if l.Mode != ModeSlots || l.Slots != 3 {
+			t.Fatalf("holder %d: mode %q slots %d", pid, l.Mode, l.Slots)
+		}
+		tokens = append(tokens, l.Token)
+	}
+	_, err := f.root.Acquire(context.Background(), "s", slotOpts("a", f.holder(4), 3))
+	var held *HeldError
+	if !errors.As(err, &held) || !held.Multi || held.Holders != 3 {
+		t.Fatalf("fourth holder: %v", err)
+	}
+	// A lokt that knows only version 1 refuses the record, untouched.
+	data, err := os.ReadFile(f.lockPath("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var future *lockfile.FutureVersionError
+	if _, err := lockfile.DecodeLock(data); !errors.As(err, &future) || future.Version != 2 {
+		t.Fatalf("protocol 1 decoder: %v", err)
+	}
+	if _, err := f.root.Release(context.Background(), "s", ReleaseOptions{Identity: Identity{Owner: "a"}, Holder: f.holder(2)}); err != nil {
+		t.Fatal(err)
+	}
+	l := f.mustAcquire("s", slotOpts("a", f.holder(4), 3))
+	tokens = append(tokens, l.Token)
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("tokens not increasing: %v", tokens)
+		}
+	}
+	st, err := f.root.Get(context.Background(), "s")
+	if err != nil || len(st.Holders) != 3 || st.State != StateLive {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	for _, pid := range []int{1, 3, 4} {
+		if _, err := f.root.Release(context.Background(), "s", ReleaseOptions{Identity: Identity{Owner: "a"}, Holder: f.holder(pid)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.exists(f.lockPath("s")) {
+		t.Fatal("record left after the last slot holder left")
+	}
+	// The name is plain again: an exclusive lock writes version 1.
+	f.mustAcquire("s", engAcqOpts("a", f.holder(5), 0))
+	if rec := f.readRecord("s"); rec.Version != 1 || rec.Token <= tokens[len(tokens)-1] {
+		t.Fatalf("exclusive record after slots: %+v", rec)
+	}
+}
+
+func TestDeadSlotHolderFreesItsSlotAtOnce(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("s", slotOpts("a", f.holder(1), 2))
+	f.mustAcquire("s", slotOpts("a", f.holder(2), 2))
+	f.events.Take()
+	f.live.Set(1, proc.Dead)
+	f.mustAcquire("s", slotOpts("a", f.holder(3), 2))
+	ev := f.events.Take()
+	if engCount(ev, EventStaleBreak) != 1 || engCount(ev, EventAcquire) != 1 {
+		t.Fatalf("events %v", engTypes(ev))
+	}
+	for _, e := range ev {
+		if e.Lock.Mode != ModeSlots || e.Lock.Slots != 2 {
+			t.Fatalf("event %s without slot count: %+v", e.Type, e.Lock)
+		}
+	}
+}
+
+func TestSlotCountsMustAgree(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("s", slotOpts("a", f.holder(1), 3))
+	for _, o := range []AcquireOptions{slotOpts("a", f.holder(2), 2), slotOpts("a", f.holder(2), 4)} {
+		_, err := f.root.Acquire(context.Background(), "s", o)
+		var mm *SlotsMismatchError
+		if !errors.As(err, &mm) || mm.Slots != 3 {
+			t.Fatalf("slots %d: %v", o.Slots, err)
+		}
+	}
+}
+
+func TestBadSlotOptions(t *testing.T) {
+	f := newEngFixture(t)
+	for _, o := range []AcquireOptions{
+		{Identity: Identity{Owner: "a"}, Holder: f.holder(1), Slots: -1},
+		{Identity: Identity{Owner: "a"}, Holder: f.holder(1), Slots: MaxSlots + 1},
+		{Identity: Identity{Owner: "a"}, Holder: f.holder(1), Slots: 2, Shared: true},
+	} {
+		if _, err := f.root.Acquire(context.Background(), "s", o); err == nil {
+			t.Fatalf("%+v accepted", o)
+		}
+	}
+	if f.exists(f.lockPath("s")) {
+		t.Fatal("bad input wrote a record")
+	}
+}
+
+// A waiting exclusive holder keeps later shared holders out, and gets in as
+// soon as the shared holders before it have left.
+func TestExclusiveWaiterIsNotPassedByLaterSharedHolders(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("rw", sharedOpts("r", f.holder(1)))
+	f.mustAcquire("rw", sharedOpts("r", f.holder(2)))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	queued := make(chan struct{}, 1)
+	w := engAcqOpts("w", f.holder(10), 0)
+	w.Wait = true
+	w.OnBlocked = func(error) {
+		select {
+		case queued <- struct{}{}:
+		default:
+		}
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := f.root.Acquire(ctx, "rw", w)
+		got <- err
+	}()
+	<-queued
+	st, err := f.root.Get(ctx, "rw")
+	if err != nil || len(st.Waiters) != 1 || st.Waiters[0].Mode != ModeExclusive || st.Waiters[0].Position != 1 || st.Waiters[0].Owner != "w" {
+		t.Fatalf("line: %+v %v", st, err)
+	}
+	_, err = f.root.Acquire(ctx, "rw", sharedOpts("r", f.holder(3)))
+	var held *HeldError
+	if !errors.As(err, &held) || held.Ahead != 1 {
+		t.Fatalf("a later shared holder passed the waiting writer: %v", err)
+	}
+	for _, pid := range []int{1, 2} {
+		if _, err := f.root.Release(ctx, "rw", ReleaseOptions{Identity: Identity{Owner: "r"}, Holder: f.holder(pid)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if rec := f.readRecord("rw"); rec.Version != 1 || rec.PID != 10 {
+		t.Fatalf("record after the writer got in: %+v", rec)
+	}
+}
+
+func TestDeadWaiterLeavesTheLine(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("rw", sharedOpts("r", f.holder(1)))
+	ctx, cancel := context.WithCancel(context.Background())
+	queued := make(chan struct{}, 1)
+	w := engAcqOpts("w", f.holder(10), 0)
+	w.Wait = true
+	w.OnBlocked = func(error) {
+		select {
+		case queued <- struct{}{}:
+		default:
+		}
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := f.root.Acquire(ctx, "rw", w)
+		got <- err
+	}()
+	<-queued
+	cancel()
+	if err := <-got; err == nil {
+		t.Fatal("cancelled wait acquired")
+	}
+	st, err := f.root.Get(context.Background(), "rw")
+	if err != nil || len(st.Waiters) != 0 {
+		t.Fatalf("waiter left its place: %+v %v", st, err)
+	}
+	f.mustAcquire("rw", sharedOpts("r", f.holder(2)))
+}
+
+func TestHoldKeepsASlot(t *testing.T) {
+	f := newEngFixture(t)
+	o := slotOpts("a", f.holder(1), 2)
+	o.TTL = time.Minute
+	h, err := f.root.Hold(context.Background(), "s", HoldOptions{AcquireOptions: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustAcquire("s", slotOpts("a", f.holder(2), 2))
+	if err := h.SetTree(context.Background(), f.holder(7), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.beat(context.Background()); err != nil {
+		t.Fatalf("renewing a slot: %v", err)
+	}
+	if err := h.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.root.Get(context.Background(), "s")
+	if err != nil || len(st.Holders) != 1 || st.Holders[0].PID != 2 {
+		t.Fatalf("after release: %+v %v", st, err)
+	}
+	// Forced: every holder goes, audited one by one.
+	f.events.Take()
+	if _, err := f.root.Release(context.Background(), "s", ReleaseOptions{Mode: Force}); err != nil {
+		t.Fatal(err)
+	}
+	if f.exists(f.lockPath("s")) || engCount(f.events.Take(), EventForceBreak) != 1 {
+		t.Fatal("force left the record")
+	}
+}
