@@ -60,6 +60,9 @@ const FileMode = 0o600
 //	            need not be the actor (see Holder)
 //	frozen_by   unfreeze, freeze-deny and the auto-prune of a freeze: who
 //	            froze the name (see Freezer)
+//	mode        lock events of a name held shared or in slots: "shared" or
+//	            "slots" (absent for exclusive locks)
+//	slots       with mode "slots": the name's slot count
 type Record struct {
 	TS      lockfile.Time `json:"ts"`
 	Event   string        `json:"event"`
@@ -76,6 +79,8 @@ type Record struct {
 	Reason    string         `json:"reason,omitempty"`
 	Holder    *Holder        `json:"holder,omitempty"`
 	FrozenBy  *Freezer       `json:"frozen_by,omitempty"`
+	Mode      string         `json:"mode,omitempty"`
+	Slots     int            `json:"slots,omitempty"`
 }
 
 // Holder is the lock an event concerns when it may belong to someone other
@@ -119,6 +124,7 @@ func FromEvent(e lokt.Event) Record {
 	}
 	if l := e.Lock; l != nil {
 		rec.LockID = l.LockID
+		rec.Mode, rec.Slots = l.Mode, l.Slots
 		switch e.Type {
 		case lokt.EventAcquire, lokt.EventRefresh, lokt.EventRenew:
 			// The actor is the holder here; the lock's terms are the news.

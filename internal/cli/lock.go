@@ -20,11 +20,14 @@ type LockOptions struct {
 	PID   int
 	JSON  bool
 	Quiet bool
+	// Slots (1..lokt.MaxSlots) or Shared hold NAME alongside others.
+	Slots  int
+	Shared bool
 }
 
 func newCmdLock(f *Factory, runF func(*LockOptions) error) *cobra.Command {
 	opts := &LockOptions{}
-	var ttl, timeout string
+	var ttl, timeout, slots string
 	cmd := &cobra.Command{
 		Use:   "lock NAME",
 		Short: "Acquire (or, for the same holder, refresh) a lock",
@@ -48,6 +51,9 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 			if opts.Timeout, err = parseDuration("timeout", timeout, true); err != nil {
 				return err
 			}
+			if opts.Slots, err = slotsFlag(cmd, slots, opts.Shared); err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("pid") {
 				opts.PID = -1
 			} else if opts.PID < 0 {
@@ -65,6 +71,7 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 	cmd.Flags().IntVar(&opts.PID, "pid", 0, "hold on behalf of this process (0 = no process; needs --ttl)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the lock as JSON")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success or while waiting")
+	addSlotFlags(cmd, &slots, &opts.Shared)
 	return cmd
 }
 
@@ -79,7 +86,7 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 			return usageError("--pid %d: %v", opts.PID, err)
 		}
 	}
-	ao := lokt.AcquireOptions{Identity: f.Identity(), Holder: holder, TTL: opts.TTL, Wait: opts.Wait}
+	ao := lokt.AcquireOptions{Identity: f.Identity(), Holder: holder, TTL: opts.TTL, Wait: opts.Wait, Slots: opts.Slots, Shared: opts.Shared}
 	l, err := acquire(ctx, f, root, opts.Name, ao, opts.Timeout, opts.Quiet)
 	if err != nil {
 		return err
@@ -100,7 +107,7 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 		if l.PID == 0 {
 			exp += " (no holder process)"
 		}
-		fmt.Fprintf(f.IO.Out, "%s %q (lock_id %s, %s)\n", verb, l.Name, l.LockID, exp)
+		fmt.Fprintf(f.IO.Out, "%s %q (%slock_id %s, %s)\n", verb, l.Name, modeText(l), l.LockID, exp)
 	}
 	return nil
 }

@@ -151,6 +151,10 @@ func printStatus(f *Factory, s *statusJSON) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tHOLDER\tPID\tAGE\tLEFT\tSTATE")
 		for _, l := range s.Locks {
+			if l.Holders != nil {
+				printLine(tw, l, now)
+				continue
+			}
 			if l.LockID == "" {
 				fmt.Fprintf(tw, "%s\t?\t?\t?\t?\t%s\n", l.Name, l.State)
 				continue
