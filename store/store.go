@@ -93,7 +93,8 @@ type Store interface {
 // plain exclusive locks keep using Watch, which wakes them only when the
 // record is removed.
 type ChangeWatcher interface {
-	// WatchChanges is Watch for every write or removal of one of keys.
+	// WatchChanges is Watch for every write or removal of one of keys. A
+	// key with an empty Name stands for every record of its namespace.
 	WatchChanges(ctx context.Context, keys ...Key) (<-chan struct{}, error)
 }
 

@@ -17,6 +17,7 @@ type StatusOptions struct {
 	Name         string
 	JSON         bool
 	PruneExpired bool
+	Watch        bool
 }
 
 func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
@@ -34,14 +35,21 @@ unsupported (written by a newer lokt). Active freezes follow.
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
+			if opts.Watch && (opts.JSON || opts.PruneExpired) {
+				return usageError("--watch does not combine with --json or --prune-expired")
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Watch {
+				return runStatusWatch(cmd.Context(), f, opts)
 			}
 			return runStatus(cmd.Context(), f, opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON, including which root was chosen and why")
 	cmd.Flags().BoolVar(&opts.PruneExpired, "prune-expired", false, "remove stale locks and expired freezes first")
+	cmd.Flags().BoolVar(&opts.Watch, "watch", false, "redraw on every change until Ctrl-C (one line per change when not a terminal)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package filestore
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/fsnotify/fsnotify"
@@ -38,6 +39,10 @@ func (s *Store) watch(ctx context.Context, writes bool, keys []store.Key) (<-cha
 	for _, k := range keys {
 		dir := filepath.Join(s.root, string(k.NS))
 		dirs = append(dirs, dir)
+		if k.Name == "" {
+			want[filepath.Join(dir, anyRecord)] = true
+			continue
+		}
 		want[filepath.Join(dir, k.Name+recordExt)] = true
 	}
 	sub, err := watchers.subscribe(dirs, want, writes)
@@ -49,6 +54,19 @@ func (s *Store) watch(ctx context.Context, writes bool, keys []store.Key) (<-cha
 		watchers.unsubscribe(sub)
 	}()
 	return sub.ch, nil
+}
+
+// anyRecord stands in want for every record of a directory (a Key with no
+// Name, for lokt status --watch).
+const anyRecord = "*"
+
+// wants says whether an event on path concerns s.
+func (s *subscription) wants(path string) bool {
+	if s.want[path] {
+		return true
+	}
+	base := filepath.Base(path)
+	return s.want[filepath.Join(filepath.Dir(path), anyRecord)] && strings.HasSuffix(base, recordExt) && !strings.HasPrefix(base, ".")
 }
 
 // watchers is the process's shared watcher, started by the first Watch.
@@ -130,7 +148,7 @@ func (sw *sharedWatcher) dispatch(w *fsnotify.Watcher) {
 			if !removed && !written {
 				continue
 			}
-			sw.wake(func(s *subscription) bool { return s.want[ev.Name] && (removed || s.writes) })
+			sw.wake(func(s *subscription) bool { return (removed || s.writes) && s.wants(ev.Name) })
 		case _, ok := <-w.Errors:
 			if !ok {
 				return
