@@ -78,6 +78,9 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	if err := o.validate(name); err != nil {
 		return nil, err
 	}
+	if _, ok := r.store.(store.MultiHolder); o.multi() && !ok {
+		return nil, fmt.Errorf("slots and shared holders are not supported on the lock store at %s yet (only on the file backend); take %q exclusively", r.store.Location(), name)
+	}
 	if o.Holder.Host == "" {
 		// A zero Holder means no process; the record still needs a host.
 		o.Holder.Host = r.host

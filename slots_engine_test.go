@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,5 +228,18 @@ func TestHoldKeepsASlot(t *testing.T) {
 	}
 	if f.exists(f.lockPath("s")) || engCount(f.events.Take(), EventForceBreak) != 1 {
 		t.Fatal("force left the record")
+	}
+}
+
+// A store that does not keep version 2 records refuses slots and shared
+// holds with a clear error, and writes nothing.
+func TestSlotsNeedAMultiHolderStore(t *testing.T) {
+	f := newEngFixture(t)
+	r := f.open(WithStore(&engFailingStore{Store: f.root.store, err: errors.New("must not write")}))
+	for _, o := range []AcquireOptions{slotOpts("a", f.holder(1), 2), sharedOpts("a", f.holder(1))} {
+		_, err := r.Acquire(context.Background(), "s", o)
+		if err == nil || !strings.Contains(err.Error(), "only on the file backend") {
+			t.Fatalf("%+v: %v", o, err)
+		}
 	}
 }

@@ -87,6 +87,14 @@ type Store interface {
 	Location() string
 }
 
+// MultiHolder is implemented by stores that keep records of protocol
+// version 2 (slots, shared holders, waiters in line): the file backend. On
+// other stores the engine refuses slots and shared holds instead of
+// guessing how their leases would map onto several holders.
+type MultiHolder interface {
+	MultiHolder()
+}
+
 // ChangeWatcher is implemented by stores that can report every change of
 // a record, not only its removal: a slot freed in a multi-holder record is
 // a rewrite, and `lokt status --watch` redraws on every change. Waiters on

@@ -56,6 +56,10 @@ func (s *Store) watch(ctx context.Context, writes bool, keys []store.Key) (<-cha
 	return sub.ch, nil
 }
 
+// MultiHolder implements store.MultiHolder: a version 2 record is one file
+// like any other, changed under the name's kernel lock.
+func (s *Store) MultiHolder() {}
+
 // anyRecord stands in want for every record of a directory (a Key with no
 // Name, for lokt status --watch).
 const anyRecord = "*"
