@@ -45,8 +45,9 @@ const (
 )
 
 // waiterTTL is how long a waiter's place lasts without renewal. Waiters on
-// this host are dropped as soon as their process is gone; the TTL only
-// matters for waiters lokt cannot check (another host or PID namespace).
+// this host are dropped as soon as their process is gone, whatever the
+// TTL; it only matters for waiters lokt cannot check (another host or PID
+// namespace).
 const waiterTTL = 30 * time.Second
 
 // SlotsMismatchError reports an acquirer whose slot count (or mode)
@@ -176,12 +177,10 @@ func putView(v *lockfile.Multi, seq uint64) (store.Change, error) {
 
 // waiterGone says whether a waiter's place can be given up for it.
 func (r *Root) waiterGone(w *lockfile.Waiter, now time.Time) bool {
-	if !now.Before(w.ExpiresAt.Time) {
-		return true
-	}
 	l := &lockfile.Lock{Host: w.Host, PID: w.PID, PIDNS: w.PIDNS}
 	if w.PID == 0 || r.foreign(l) != "" {
-		return false
+		// Only the waiter's renewals say it is still there.
+		return !now.Before(w.ExpiresAt.Time)
 	}
 	return r.liveness(w.PID, w.PIDStart) == proc.Dead
 }
@@ -530,7 +529,7 @@ func (r *Root) statusMulti(ctx context.Context, st *Status, v *lockfile.Multi) {
 			HolderPID: w.HolderPID, Since: w.Since.Time, Position: pos,
 		})
 	}
-	st.State = StateLive
+	st.State = StateWaiting
 	for i, h := range st.Holders {
 		if i == 0 || h.State == StateLive {
 			st.Lock = h.Lock

@@ -60,6 +60,9 @@ const (
 	StateDead        State = "dead"        // holder, its command's process tree and its evidence are gone
 	StateCorrupt     State = "corrupt"     // the file is not a valid record (outside damage)
 	StateUnsupported State = "unsupported" // written by a newer protocol version
+	// StateWaiting: nobody holds the name, but processes wait in line for
+	// it (the moment between a holder leaving and the head taking over).
+	StateWaiting State = "waiting"
 )
 
 // Stale reports whether an acquirer may break a lock in this state.
