@@ -614,10 +614,9 @@ func dropHolder(v *lockfile.Multi, h *lockfile.Lock) {
 }
 
 // releaseMulti is Release on a version 2 record without a lock_id: the
-// caller's own entry (its process, else its only entry under its owner
-// label) for ReleaseOwn; every stale holder for BreakStale; every holder
+// caller's own entry (see below) for ReleaseOwn; every stale holder for BreakStale; every holder
 // for Force. The line is left as it is: its waiters go next.
-func (r *Root) releaseMulti(ctx context.Context, name string, o ReleaseOptions, cur []byte, now time.Time, actor Actor, removed **Lock, events *[]Event, gone *[]*Lock) (store.Change, error) {
+func (r *Root) releaseMulti(ctx context.Context, name string, o ReleaseOptions, owner string, cur []byte, now time.Time, actor Actor, removed **Lock, events *[]Event, gone *[]*Lock) (store.Change, error) {
 	v, err := r.decodeView(name, cur)
 	var corrupt *CorruptError
 	switch {
@@ -647,28 +646,33 @@ func (r *Root) releaseMulti(ctx context.Context, name string, o ReleaseOptions, 
 	}
 	switch o.Mode {
 	case ReleaseOwn:
-		var mine *lockfile.Lock
+		// The caller's own entry: one it holds (its process, an ancestor,
+		// or no process) under its owner label; else a stale one under
+		// its label, which has nothing left to protect.
+		var mine, liveOther *lockfile.Lock
 		for _, h := range v.Holders {
-			if sameHolder(h, o.Holder) {
+			if h.Owner == owner && o.callerHolds(h) {
 				mine = h
+				break
 			}
 		}
-		if mine == nil {
-			var byLabel []*lockfile.Lock
-			for _, h := range v.Holders {
-				if h.Owner == o.Owner {
-					byLabel = append(byLabel, h)
-				}
+		for _, h := range v.Holders {
+			if mine != nil || h.Owner != owner {
+				continue
 			}
-			switch len(byLabel) {
-			case 0:
-				h := v.Holders[0]
-				return store.Change{}, &NotOwnerError{Lock: withMode(fromRecord(h), v), Caller: o.Owner, State: r.judge(ctx, h, now), Now: now}
-			case 1:
-				mine = byLabel[0]
-			default:
-				return store.Change{}, fmt.Errorf("lock %q has %d holders with owner %q and none is this process; release from the holding process (or guard), or break stale ones with --break-stale", name, len(byLabel), o.Owner)
+			if r.judge(ctx, h, now).Stale() {
+				mine = h
+			} else if liveOther == nil {
+				liveOther = h
 			}
+		}
+		switch {
+		case mine != nil:
+		case liveOther != nil:
+			return store.Change{}, &LiveHolderError{Lock: withMode(fromRecord(liveOther), v), Foreign: r.foreign(liveOther), Now: now}
+		default:
+			h := v.Holders[0]
+			return store.Change{}, &NotOwnerError{Lock: withMode(fromRecord(h), v), Caller: owner, State: r.judge(ctx, h, now), Now: now}
 		}
 		take(mine, EventRelease, "")
 	case BreakStale:

@@ -93,7 +93,27 @@ func parseKeepName(file string) (name, id string, ok bool) {
 	return rest[:i], rest[i+1:], true
 }
 
+// ReadNote implements store.NoteReader.
+func (s *Store) ReadNote(_ context.Context, k store.Key, id string) ([]byte, error) {
+	path, err := s.keepPath(k, id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := atomicfs.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, unsafe(err)
+}
+
 type kept struct{ f *os.File }
+
+// Note implements store.Noter: the note is the evidence file's content,
+// read only once nobody holds the file, so no reader sees it half written.
+func (k *kept) Note(data []byte) error {
+	_, err := k.f.WriteAt(data, 0)
+	return err
+}
 
 func (k *kept) Files() []*os.File     { return []*os.File{k.f} }
 func (k *kept) Done() <-chan struct{} { return nil }
