@@ -243,3 +243,202 @@ func TestSlotsNeedAMultiHolderStore(t *testing.T) {
 		}
 	}
 }
+
+func TestSlotMessagesAndRefresh(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("s", slotOpts("a", f.holder(1), 1))
+	// The same process again refreshes its slot; in another mode it is told.
+	if l := f.mustAcquire("s", slotOpts("a", f.holder(1), 1)); l.RenewedAt == nil {
+		t.Fatal("not refreshed")
+	}
+	if _, err := f.root.Acquire(context.Background(), "s", sharedOpts("a", f.holder(1))); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Fatalf("mode change: %v", err)
+	}
+	_, err := f.root.Acquire(context.Background(), "s", slotOpts("b", f.holder(2), 2))
+	if err == nil || !strings.Contains(err.Error(), "--slots 1") || !strings.Contains(err.Error(), "asked for --slots 2") {
+		t.Fatalf("mismatch: %v", err)
+	}
+	_, err = f.root.Acquire(context.Background(), "s", slotOpts("b", f.holder(2), 1))
+	if err == nil || !strings.Contains(err.Error(), "all 1 slots are taken") {
+		t.Fatalf("full: %v", err)
+	}
+	_, err = f.root.Acquire(context.Background(), "s", engAcqOpts("b", f.holder(2), 0))
+	if err == nil || !strings.Contains(err.Error(), "is not available") {
+		t.Fatalf("exclusive on slots: %v", err)
+	}
+	f.mustAcquire("r", sharedOpts("a", f.holder(1)))
+	_, err = f.root.Acquire(context.Background(), "r", engAcqOpts("b", f.holder(2), 0))
+	if err == nil || !strings.Contains(err.Error(), "1 shared holder(s)") {
+		t.Fatalf("exclusive on shared: %v", err)
+	}
+}
+
+func TestReleaseOnSlotNames(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	f.mustAcquire("s", slotOpts("a", f.holder(1), 3))
+	f.mustAcquire("s", slotOpts("a", f.holder(2), 3))
+	f.mustAcquire("s", slotOpts("b", f.holder(3), 3))
+	// Not the caller's entry, and another label: not the owner.
+	var notOwner *NotOwnerError
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Identity: Identity{Owner: "c"}, Holder: f.holder(9)}); !errors.As(err, &notOwner) {
+		t.Fatalf("other label: %v", err)
+	}
+	// Same label, but live holders that are not the caller.
+	var live *LiveHolderError
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Identity: Identity{Owner: "a"}, Holder: f.holder(9)}); !errors.As(err, &live) {
+		t.Fatalf("live holder of the same label: %v", err)
+	}
+	// Nothing stale yet.
+	var held *HeldError
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Mode: BreakStale}); !errors.As(err, &held) {
+		t.Fatalf("break-stale of live holders: %v", err)
+	}
+	// A dead holder under the caller's label is the caller's to release.
+	f.live.Set(1, proc.Dead)
+	if l, err := f.root.Release(ctx, "s", ReleaseOptions{Identity: Identity{Owner: "a"}, Holder: f.holder(9)}); err != nil || l.PID != 1 {
+		t.Fatalf("stale own entry: %v %v", l, err)
+	}
+	f.live.Set(2, proc.Dead)
+	f.events.Take()
+	if l, err := f.root.Release(ctx, "s", ReleaseOptions{Mode: BreakStale}); err != nil || l.PID != 2 {
+		t.Fatalf("break-stale: %v %v", l, err)
+	}
+	if ev := f.events.Take(); engCount(ev, EventStaleBreak) != 1 {
+		t.Fatalf("events %v", engTypes(ev))
+	}
+	// A lock_id precondition on a version 2 record concerns that entry only.
+	st, err := f.root.Get(ctx, "s")
+	if err != nil || len(st.Holders) != 1 {
+		t.Fatal(st, err)
+	}
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Mode: BreakStale, LockID: st.Holders[0].LockID}); !errors.As(err, &held) {
+		t.Fatalf("break-stale by id of a live holder: %v", err)
+	}
+	f.mustAcquire("s", slotOpts("b", f.holder(4), 3))
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Mode: Force, LockID: st.Holders[0].LockID}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.root.Get(ctx, "s"); err != nil || len(st.Holders) != 1 || st.Holders[0].PID != 4 {
+		t.Fatalf("after forcing one entry: %+v %v", st, err)
+	}
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Mode: Force, LockID: "gone"}); !errors.Is(err, ErrLost) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+func TestPruneSlotNames(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	f.mustAcquire("s", slotOpts("a", f.holder(1), 2))
+	f.mustAcquire("s", slotOpts("a", f.holder(2), 2))
+	f.mustAcquire("r", sharedOpts("a", f.holder(3)))
+	f.live.Set(1, proc.Dead)
+	f.live.Set(3, proc.Dead)
+	pruned, err := f.root.Prune(ctx, Actor{})
+	if err != nil || strings.Join(pruned, ",") != "r,s" {
+		t.Fatalf("pruned %v %v", pruned, err)
+	}
+	if f.exists(f.lockPath("r")) {
+		t.Fatal("shared name with only a dead holder left")
+	}
+	if st, err := f.root.Get(ctx, "s"); err != nil || len(st.Holders) != 1 || st.Mode != ModeSlots {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if pruned, err := f.root.Prune(ctx, Actor{}); err != nil || len(pruned) != 0 {
+		t.Fatalf("second prune %v %v", pruned, err)
+	}
+}
+
+func TestNewerAndCorruptVersion2Records(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	f.writeRaw(f.lockPath("new"), `{"version":3,"name":"new"}`)
+	var newer *UnsupportedVersionError
+	if _, err := f.root.Acquire(ctx, "new", sharedOpts("a", f.holder(1))); !errors.As(err, &newer) {
+		t.Fatalf("v3: %v", err)
+	}
+	if st, err := f.root.Get(ctx, "new"); err != nil || st.State != StateUnsupported {
+		t.Fatalf("%+v %v", st, err)
+	}
+	f.writeRaw(f.lockPath("bad"), `{"version":2,"name":"bad","mode":"odd","holders":[]}`)
+	if st, err := f.root.Get(ctx, "bad"); err != nil || st.State != StateCorrupt {
+		t.Fatalf("%+v %v", st, err)
+	}
+	f.events.Take()
+	f.mustAcquire("bad", sharedOpts("a", f.holder(1)))
+	if ev := f.events.Take(); engCount(ev, EventCorruptBreak) != 1 {
+		t.Fatalf("events %v", engTypes(ev))
+	}
+	f.writeRaw(f.lockPath("other"), `{"version":2,"name":"elsewhere","mode":"shared","holders":[]}`)
+	if st, _ := f.root.Get(ctx, "other"); st.State != StateCorrupt {
+		t.Fatalf("misnamed record: %+v", st)
+	}
+}
+
+// Changes reports writes as well as removals, for status --watch.
+func TestChangesReportsWrites(t *testing.T) {
+	f := newEngFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ch, err := f.root.Changes(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustAcquire("c", slotOpts("a", f.holder(1), 2))
+	<-ch
+	f.mustAcquire("c", slotOpts("a", f.holder(2), 2))
+	<-ch
+	if _, err := f.root.Changes(ctx, "../x"); err == nil {
+		t.Fatal("bad name accepted")
+	}
+	// A store that cannot watch is looked at on a timer.
+	r := f.open(WithStore(&engFailingStore{Store: f.root.store}))
+	ch, err = r.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+}
+
+func TestStatusOfALineWithoutHolder(t *testing.T) {
+	f := newEngFixture(t)
+	now := engT0.Format(time.RFC3339Nano)
+	later := engT0.Add(time.Hour).Format(time.RFC3339Nano)
+	f.writeRaw(f.lockPath("q"), `{"version":2,"name":"q","mode":"exclusive","holders":[],"waiters":[`+
+		`{"wait_id":"w1","mode":"exclusive","owner":"o","host":"`+f.root.Host()+`","pid":5,"pid_start":"start-5","since":"`+now+`","expires_at":"`+later+`"},`+
+		`{"wait_id":"w2","mode":"shared","owner":"o","host":"elsewhere","pid":6,"pid_start":"x","since":"`+now+`","expires_at":"`+now+`"}]}`)
+	st, err := f.root.Get(context.Background(), "q")
+	if err != nil || st.State != StateWaiting || st.Lock != nil || len(st.Waiters) != 1 || st.Waiters[0].Position != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	// The head waiter (alive) goes first: a newcomer waits behind it.
+	_, err = f.root.Acquire(context.Background(), "q", sharedOpts("n", f.holder(7)))
+	if err == nil || !strings.Contains(err.Error(), "first waiting") {
+		t.Fatalf("newcomer: %v", err)
+	}
+	// Once the head waiter is gone, the newcomer gets in at once.
+	f.live.Set(5, proc.Dead)
+	f.mustAcquire("q", sharedOpts("n", f.holder(7)))
+}
+
+// Without a TTL a held slot is reread, and a forced break is noticed.
+func TestHoldNoticesABrokenSlot(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	h, err := f.root.Hold(ctx, "s", HoldOptions{AcquireOptions: sharedOpts("a", f.holder(1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Abandon()
+	f.mustAcquire("s", sharedOpts("a", f.holder(2)))
+	if err := h.beat(ctx); err != nil {
+		t.Fatalf("still held: %v", err)
+	}
+	if _, err := f.root.Release(ctx, "s", ReleaseOptions{Mode: Force, LockID: h.Lock().LockID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.beat(ctx); !errors.Is(err, ErrLost) {
+		t.Fatalf("after a forced break: %v", err)
+	}
+}
