@@ -28,7 +28,10 @@ func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 		Long: `List every lock (or just NAME) with its holder, age, time left and state:
 live (held), expired (TTL passed), dead (holder process gone), corrupt, or
 unsupported (written by a newer lokt). Active freezes follow.
---prune-expired first removes every stale lock and expired freeze.`,
+--prune-expired first removes every stale lock and expired freeze.
+Names held with --slots or --shared list every holder, then every waiter in
+line order. --watch redraws the view on every change until Ctrl-C; when
+stdout is not a terminal it prints one line per change instead.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
