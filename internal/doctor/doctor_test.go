@@ -106,7 +106,7 @@ func want(t *testing.T, rep *Report, name string, status Status, contains ...str
 }
 
 var allChecks = []string{CheckRoot, CheckRootDir, CheckLocksDir, CheckFreezesDir, CheckRootPerms, CheckFilesystem,
-	CheckRoundTrip, CheckClock, CheckAuditLog, CheckUnsupported, CheckCorrupt, CheckStale, CheckTempFiles, CheckPlatform}
+	CheckRoundTrip, CheckClock, CheckAuditLog, CheckUnsupported, CheckCorrupt, CheckStale, CheckGuardFiles, CheckTempFiles, CheckPlatform}
 
 func TestHealthyRoot(t *testing.T) {
 	simulate(t, "ext4", fsinfo.KindLocal)

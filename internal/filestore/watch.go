@@ -16,6 +16,12 @@ import (
 // replacements of the record itself, are filtered out here, so a waiter is
 // woken only when its lock may have become free.
 //
+// fsnotify watches paths. If a namespace directory is swapped for a symlink
+// after Open, a watch may see events of the link's target; an event only
+// makes the waiter retry Update, which works through the descriptors Open
+// pinned and refuses the swapped directory, so no event can make lokt read
+// or write outside the root.
+//
 // Every Watch of the process shares one watcher, which is never closed.
 // Closing an inotify instance blocks for an RCU grace period (10-20ms),
 // and a child forked while such a close is pending inherits the last
