@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 func TestNewLogIsPrivate(t *testing.T) {
@@ -33,6 +35,36 @@ func TestNewLogIsPrivate(t *testing.T) {
 		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, mode %v", p, err, st.Mode())
 		}
+	}
+}
+
+// TestSharedRootLogIsGroupWritable: in a setgid root (the documented
+// shared set-up) a new log, and rotation's fresh one, is 0660: every member
+// of the group appends, others get nothing, whatever a permissive umask.
+func TestSharedRootLogIsGroupWritable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode()&os.ModeSetgid == 0 {
+		t.Skipf("cannot set the setgid bit on %s here (%v)", dir, err)
+	}
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	l := New(dir, Config{MaxBytes: 1, Keep: 2})
+	defer l.Close()
+	appendN(t, l, "x", 0, 3)
+	for _, p := range []string{genPath(l.Path(), 1), genPath(l.Path(), 2)} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o660 {
+			t.Fatalf("%s: %v, stat %v; want mode 0660 in a setgid root", p, err, st)
+		}
+	}
+	syscall.Umask(0o022) // a strict umask still narrows it
+	l2 := New(dir, DefaultConfig())
+	defer l2.Close()
+	appendN(t, l2, "x", 3, 4)
+	if st, err := os.Stat(l2.Path()); err != nil || st.Mode().Perm() != 0o640 {
+		t.Fatalf("%v, stat %v; want mode 0640 under umask 022", err, st)
 	}
 }
 
@@ -98,7 +130,7 @@ func TestRotationWaitsForOtherLockHolders(t *testing.T) {
 	defer l.Close()
 	// A reader holds the current file: rotation must not wait for it, and
 	// must not happen under it.
-	reader, err := openRead(l.Path())
+	reader, err := openRead(openDir(t, dir), FileName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +158,7 @@ func TestWriterGivesUpOnStuckRotator(t *testing.T) {
 	appendN(t, l, "x", 0, 1)
 	// Another process stopped half-way through a rotation: it holds the
 	// exclusive lock. The writer must give up, not hang the lock operation.
-	stuck, err := openAppend(l.Path())
+	stuck, err := openAppend(openDir(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,4 +175,14 @@ func TestWriterGivesUpOnStuckRotator(t *testing.T) {
 	_ = unlock(stuck)
 	appendN(t, l, "x", 1, 2)
 	checkComplete(t, tokens(t, dir), 1, 2, "x")
+}
+
+func openDir(t *testing.T, dir string) *atomicfs.Dir {
+	t.Helper()
+	d, err := atomicfs.OpenDir(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
 }

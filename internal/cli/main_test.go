@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -65,6 +66,7 @@ func scriptParams(dir string, etcd *etcdtest.Cluster) testscript.Params {
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exits":     cmdExits,
+			"waitfile":  cmdWaitFile,
 			"envq":      cmdEnvq,
 			"putrecord": cmdPutRecord,
 			"cmprecord": cmdCmpRecord,
@@ -148,6 +150,24 @@ func recordSpec(ts *testscript.TestScript) *backend.Spec {
 	sp, err := backend.Parse(ts.Getenv(backend.EnvBackend))
 	ts.Check(err)
 	return sp
+}
+
+// cmdWaitFile waits until a file exists: "waitfile started". A background
+// command creates it when it reaches the point the script waits for.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: %s did not appear within a minute", args[0])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // cmdEnvq sets an environment variable to a value written with Go string

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lokt-dev/lokt/internal/atomicfs"
@@ -18,21 +17,27 @@ import (
 // never pass for evidence of a later one.
 const keepExt = ".hold"
 
-func (s *Store) keepPath(k store.Key, id string) (string, error) {
+// keepFile is the open locks/ directory and the name of the evidence file
+// of acquisition id of k in it.
+func (s *Store) keepFile(k store.Key, id string) (*atomicfs.Dir, string, error) {
 	if id == "" || strings.ContainsAny(id, `/\.`) {
-		return "", fmt.Errorf("invalid acquisition id %q", id)
+		return nil, "", fmt.Errorf("invalid acquisition id %q", id)
 	}
-	return filepath.Join(s.root, string(store.Locks), "."+k.Name+"."+id+keepExt), nil
+	dir, err := s.nsDir(store.Locks)
+	if err != nil {
+		return nil, "", err
+	}
+	return dir, "." + k.Name + "." + id + keepExt, nil
 }
 
 // Keep implements store.Keeper: a shared flock(2) on a new file, which the
 // holder's child processes inherit.
 func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := atomicfs.CreateHeld(path, filePerm)
+	f, err := dir.CreateHeld(name, filePerm)
 	if err != nil {
 		return nil, unsafe(err)
 	}
@@ -41,11 +46,11 @@ func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, err
 
 // Alive implements store.Keeper.
 func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return false, err
 	}
-	held, err := atomicfs.IsHeld(path)
+	held, err := dir.IsHeld(name)
 	return held, unsafe(err)
 }
 
@@ -54,11 +59,11 @@ func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
 // many locks the root has. Files of acquisitions that never completed (a
 // waiter killed before its turn) hold nothing; Sweep removes them.
 func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return err
 	}
-	_, err = removeUnheld(path)
+	_, err = removeUnheld(dir, name)
 	return err
 }
 
@@ -67,34 +72,38 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 // holds it, and evidence is locked before it gets its final name, so no
 // holder's evidence can be removed under it. It returns the names removed.
 func (s *Store) Sweep(context.Context) ([]string, error) {
-	dir := filepath.Join(s.root, string(store.Locks))
-	entries, err := os.ReadDir(dir)
+	dir, err := s.nsDir(store.Locks)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := dir.ReadDirNames()
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		if _, _, ok := parseKeepName(e.Name()); !ok {
+		if _, _, ok := parseKeepName(e); !ok {
 			continue
 		}
-		gone, err := removeUnheld(filepath.Join(dir, e.Name()))
+		gone, err := removeUnheld(dir, e)
 		if err != nil {
 			errs = append(errs, err)
 		} else if gone {
-			removed = append(removed, e.Name())
+			removed = append(removed, e)
 		}
 	}
 	return removed, errors.Join(errs...)
 }
 
-// removeUnheld removes the evidence file at path unless a process holds it.
-func removeUnheld(path string) (bool, error) {
-	held, err := atomicfs.IsHeld(path)
+// removeUnheld removes the evidence file name in dir unless a process
+// holds it.
+func removeUnheld(dir *atomicfs.Dir, name string) (bool, error) {
+	held, err := dir.IsHeld(name)
 	if err != nil || held {
-		return false, err
+		return false, unsafe(err)
 	}
-	if err := os.Remove(path); err != nil {
+	if err := dir.Remove(name, false); err != nil {
 		return false, ignoreNotExist(err)
 	}
 	return true, nil
@@ -122,11 +131,11 @@ func parseKeepName(file string) (name, id string, ok bool) {
 
 // ReadNote implements store.NoteReader.
 func (s *Store) ReadNote(_ context.Context, k store.Key, id string) ([]byte, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return nil, err
 	}
-	data, err := atomicfs.ReadFile(path)
+	data, err := dir.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
