@@ -150,17 +150,14 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 			return usageError("--pid %d: %v", opts.PID, err)
 		}
 	}
-	if err := lockfile.ValidateName(opts.Name); err != nil {
-		return err
-	}
-	if opts.TTL == 0 && f.IsEtcd() {
-		// Other hosts cannot check this host's pids, and no lokt process
-		// stays behind to keep a lease alive: only a TTL ends such a lock.
-		return usageError("on the etcd backend `lokt lock` needs a TTL: add e.g. --ttl 30m, or hold the lock for a command's lifetime with `lokt guard %s -- CMD`", opts.Name)
-	}
 	root, err := f.Root(true)
 	if err != nil {
 		return err
+	}
+	if opts.TTL == 0 && f.IsEtcd() && lockfile.ValidateName(opts.Name) == nil {
+		// Other hosts cannot check this host's pids, and no lokt process
+		// stays behind to keep a lease alive: only a TTL ends such a lock.
+		return usageError("on the etcd backend `lokt lock` needs a TTL: add e.g. --ttl 30m, or hold the lock for a command's lifetime with `lokt guard %s -- CMD`", opts.Name)
 	}
 	ao := lokt.AcquireOptions{Identity: f.Identity(), Holder: holder, TTL: opts.TTL, Wait: opts.Wait, Slots: opts.Slots, Shared: opts.Shared}
 	l, err := acquire(ctx, f, root, opts.Name, ao, opts.Timeout, opts.Quiet)
