@@ -2,6 +2,7 @@ package lokt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -117,6 +118,24 @@ func (h *Held) Err() error {
 // started) and its process group, so that the lock stays live while any of
 // them does, should this process die first.
 func (h *Held) SetTree(ctx context.Context, child Holder, pgid int) error {
+	if n, ok := h.kept.(store.Noter); ok {
+		// One small write, off the record: readers only look at the note
+		// once nobody holds the evidence (types.go, notedTree).
+		t := tree{ChildPID: child.PID, ChildStart: child.Start, PGID: pgid}
+		data, err := json.Marshal(t)
+		if err == nil {
+			err = n.Note(data)
+		}
+		if err != nil {
+			return err
+		}
+		h.mu.Lock()
+		l := *h.lock
+		l.ChildPID, l.ChildStart, l.PGID = t.ChildPID, t.ChildStart, t.PGID
+		h.lock = &l
+		h.mu.Unlock()
+		return nil
+	}
 	l, err := h.root.Renew(ctx, h.name, h.lock.LockID, RenewOptions{Identity: h.o.Identity, Holder: h.o.Holder, TTL: h.o.TTL, Child: child, Group: pgid})
 	if err != nil {
 		if isLost(err) {
@@ -157,10 +176,10 @@ func (h *Held) Release(ctx context.Context) error {
 		return err
 	}
 	h.closeEvidence()
-	id := h.lock.LockID
+	mine := h.Lock()
 	var still *StillHeldError
-	_, err := h.root.Release(ctx, h.name, ReleaseOptions{Identity: h.o.Identity, Holder: h.o.Holder, LockID: id, unless: func(l *lockfile.Lock) bool {
-		still = h.root.treeAlive(ctx, l)
+	_, err := h.root.Release(ctx, h.name, ReleaseOptions{Identity: h.o.Identity, Holder: h.o.Holder, LockID: mine.LockID, unless: func(l *lockfile.Lock) bool {
+		still = h.root.treeAlive(ctx, l, mine.PGID, mine.ChildStart)
 		return still != nil
 	}})
 	if still != nil {
@@ -308,7 +327,7 @@ func isLost(err error) bool {
 // treeAlive says whether processes of a record's tree still keep it live,
 // apart from its holder: inherited evidence, or its command's process
 // group. Only asked by the holder itself, when it releases.
-func (r *Root) treeAlive(ctx context.Context, l *lockfile.Lock) *StillHeldError {
+func (r *Root) treeAlive(ctx context.Context, l *lockfile.Lock, pgid int, leaderStart string) *StillHeldError {
 	if l.Kept {
 		if k, ok := r.store.(store.Keeper); ok {
 			if held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: l.Name}, l.LockID); err != nil || held {
@@ -316,8 +335,8 @@ func (r *Root) treeAlive(ctx context.Context, l *lockfile.Lock) *StillHeldError 
 			}
 		}
 	}
-	if l.PGID > 0 && r.groupLiveness(l.PGID, l.ChildStart) == proc.Alive {
-		return &StillHeldError{Name: l.Name, PGID: l.PGID}
+	if pgid > 0 && r.groupLiveness(pgid, leaderStart) == proc.Alive {
+		return &StillHeldError{Name: l.Name, PGID: pgid}
 	}
 	return nil
 }

@@ -12,9 +12,10 @@
 package lokt
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/user"
 	"strconv"
@@ -160,8 +161,13 @@ func Self() Holder {
 	return h
 }
 
+// newLockID returns 128 random bits in hex. A lock_id must be unique, not
+// secret (it is in the record for anyone to read), so the runtime's
+// ChaCha8 generator, seeded from the OS at start, is enough; it spares
+// every run the start-up cost of crypto/rand's FIPS machinery.
 func newLockID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64()) //nolint:gosec // uniqueness, not secrecy
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64()) //nolint:gosec // uniqueness, not secrecy
 	return hex.EncodeToString(b[:])
 }

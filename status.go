@@ -50,6 +50,11 @@ func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 		st.State, st.Problem = StateUnsupported, err
 	default:
 		st.Lock = fromRecord(l)
+		if l.Kept {
+			// Show the command's tree that guard noted with its evidence.
+			t := r.notedTree(ctx, l, treeOf(l))
+			st.Lock.ChildPID, st.Lock.ChildStart, st.Lock.PGID = t.ChildPID, t.ChildStart, t.PGID
+		}
 		st.State = r.judge(ctx, l, now)
 	}
 	return st

@@ -2,6 +2,7 @@ package lokt
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/lokt-dev/lokt/store"
 	"time"
@@ -99,12 +100,14 @@ func (r *Root) judge(ctx context.Context, l *lockfile.Lock, now time.Time) State
 	if l.ExpiresAt != nil && !now.Before(l.ExpiresAt.Time) {
 		return StateExpired
 	}
+	t := treeOf(l)
 	if l.Kept {
 		if k, ok := r.store.(store.Keeper); ok {
 			if held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: l.Name}, l.LockID); err != nil || held {
 				return StateLive
 			}
 		}
+		t = r.notedTree(ctx, l, t)
 	}
 	if l.PID == 0 || r.foreign(l) != "" {
 		return StateLive
@@ -112,13 +115,44 @@ func (r *Root) judge(ctx context.Context, l *lockfile.Lock, now time.Time) State
 	if r.liveness(l.PID, l.PIDStart) != proc.Dead {
 		return StateLive
 	}
-	if l.ChildPID > 0 && r.liveness(l.ChildPID, l.ChildStart) != proc.Dead {
+	if t.ChildPID > 0 && r.liveness(t.ChildPID, t.ChildStart) != proc.Dead {
 		return StateLive
 	}
-	if l.PGID > 0 && r.groupLiveness(l.PGID, l.ChildStart) != proc.Dead {
+	if t.PGID > 0 && r.groupLiveness(t.PGID, t.ChildStart) != proc.Dead {
 		return StateLive
 	}
 	return StateDead
+}
+
+// tree is the command a holder runs and its process group, recorded in the
+// record or noted with the holder's evidence.
+type tree struct {
+	ChildPID   int    `json:"child_pid"`
+	ChildStart string `json:"child_start"`
+	PGID       int    `json:"pgid"`
+}
+
+func treeOf(l *lockfile.Lock) tree {
+	return tree{ChildPID: l.ChildPID, ChildStart: l.ChildStart, PGID: l.PGID}
+}
+
+// notedTree completes t from the note on the record's evidence, where guard
+// writes its command's tree (store.Noter). A note that cannot be read or
+// parsed adds nothing.
+func (r *Root) notedTree(ctx context.Context, l *lockfile.Lock, t tree) tree {
+	nr, ok := r.store.(store.NoteReader)
+	if !ok || t.ChildPID != 0 || t.PGID != 0 {
+		return t
+	}
+	data, err := nr.ReadNote(ctx, store.Key{NS: store.Locks, Name: l.Name}, l.LockID)
+	if err != nil || len(data) == 0 {
+		return t
+	}
+	var noted tree
+	if json.Unmarshal(data, &noted) != nil || noted.ChildPID < 0 || noted.PGID < 0 {
+		return t
+	}
+	return noted
 }
 
 // foreign says why a holder's pids cannot be checked here: "" when they

@@ -220,6 +220,22 @@ type lockRecord struct {
 }
 
 // readLock returns the lock file of name, or ok=false if there is none.
+// statusChildPID is the command pid `lokt status NAME --json` shows for a
+// lock (guard notes it with its evidence, not in the record), 0 if none.
+func statusChildPID(t *testing.T, root, name string) int {
+	t.Helper()
+	r := run(t, root, "status", name, "--json")
+	var out struct {
+		Locks []struct {
+			ChildPID int `json:"child_pid"`
+		} `json:"locks"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || len(out.Locks) != 1 {
+		return 0
+	}
+	return out.Locks[0].ChildPID
+}
+
 func readLock(t *testing.T, root, name string) (rec lockRecord, ok bool) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "locks", name+".json"))
@@ -369,8 +385,7 @@ func TestGuardSIGKILLed(t *testing.T) {
 	p := startLokt(t, env(root, childModeEnv+"=block"), "guard", "x", "--ttl", "1h", "--", childCmd(t))
 	child := readyPID(t, p)
 	pollFor(t, 10*time.Second, "the child recorded as co-holder", func() bool {
-		rec, ok := readLock(t, root, "x")
-		return ok && rec.ChildPID == child
+		return statusChildPID(t, root, "x") == child
 	})
 	p.signal(t, syscall.SIGKILL)
 	if code := p.finish(t, 30*time.Second); code != -1 {

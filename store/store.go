@@ -124,6 +124,21 @@ type Keeper interface {
 	Forget(ctx context.Context, key Key, id string) error
 }
 
+// Noter is implemented by Kept values that can carry a short note, written
+// once after the fact. A reader may catch it half written while the
+// evidence is held, and must ignore a note it cannot parse.
+// guard notes its command's process group there: one small write instead of
+// a rewrite of the record while the command starts.
+type Noter interface {
+	Note(data []byte) error
+}
+
+// NoteReader is implemented by Keepers whose evidence carries notes.
+type NoteReader interface {
+	// ReadNote returns the note of acquisition id of key (nil if none).
+	ReadNote(ctx context.Context, key Key, id string) ([]byte, error)
+}
+
 // Kept is the evidence one holder keeps.
 type Kept interface {
 	// Files are descriptors that processes started by the holder must

@@ -3,20 +3,30 @@
 package atomicfs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// CreateHeld creates the file at path (it must not exist) and takes a shared
-// flock(2) on it. Every process that inherits the descriptor shares that
-// lock, and the kernel drops it when the last of them closes it or exits:
-// that is what makes it evidence of a live process tree.
+// CreateHeld creates the file at path (it must not exist) holding a shared
+// flock(2). Every process that inherits the descriptor shares that lock,
+// and the kernel drops it when the last of them closes it or exits: that is
+// what makes it evidence of a live process tree. The file is locked under a
+// temporary name first, so it never exists at path unlocked.
 func CreateHeld(path string, perm fs.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+	dir, name := filepath.Split(path)
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, TempPrefix+name+"-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -26,10 +36,13 @@ func CreateHeld(path string, perm fs.FileMode) (*os.File, error) {
 			break
 		}
 	}
+	if err == nil {
+		err = os.Rename(tmp, path) // path names a random lock_id: nothing to replace
+	}
 	if err != nil {
 		_ = f.Close()
-		_ = os.Remove(path)
-		return nil, &fs.PathError{Op: "flock", Path: path, Err: err}
+		_ = os.Remove(tmp)
+		return nil, &fs.PathError{Op: "create", Path: path, Err: err}
 	}
 	return f, nil
 }

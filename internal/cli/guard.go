@@ -65,12 +65,19 @@ the lock when CMD ends, however it ends. guard exits with CMD's exit code
 (128+N if CMD was killed by signal N, 127 if CMD was not found, 126 if it could
 not be executed) and prints nothing on stdout of its own.
 
-SIGINT, SIGTERM and SIGHUP sent to guard are passed to CMD; guard waits for it,
-releases the lock and exits 128+N. If guard itself is killed outright, CMD
-never runs unprotected: on Linux it is killed with guard, and everywhere the
-lock stays held while CMD lives.
+The lock protects CMD's whole process tree: it stays held while any process
+started under CMD runs (one that kept descriptor 3, or one still in CMD's
+process group), even if guard is killed outright, and it is free at once when
+none does. If CMD exits but leaves processes running, guard says so and exits
+with CMD's code; the lock is free once they exit. To leave something running
+without the lock, detach it: setsid CMD 3>&- (new session, descriptor closed).
+See docs/protocol.md, "Holder evidence", for the rule and its limits.
 
-CMD sees LOKT_LOCK, LOKT_LOCK_ID and LOKT_ROOT in its environment.
+SIGINT, SIGTERM and SIGHUP sent to guard are passed to CMD (to its process
+group); guard waits for it, releases the lock and exits 128+N.
+
+CMD sees LOKT_LOCK, LOKT_LOCK_ID, LOKT_TOKEN (the fencing token), LOKT_ROOT
+and LOKT_HOLD_FD in its environment.
 
 With --ttl D the lock is renewed every D/2 while CMD runs: the TTL bounds how
 long a crashed holder blocks others, not how long CMD may run. If the lock is

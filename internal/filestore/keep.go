@@ -49,23 +49,71 @@ func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
 	return held, unsafe(err)
 }
 
-// Forget implements store.Keeper. The file is only ever removed once no
-// process holds it, so no two holders can lock different inodes of it.
+// Forget implements store.Keeper. It also sweeps the name's evidence files
+// that nobody holds (left by waiters killed before they acquired). A file
+// is only ever removed once no process holds it, and evidence is created
+// under a temporary name and locked before it gets its final one, so no
+// holder's evidence can be removed under it.
 func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
-	path, err := s.keepPath(k, id)
+	if _, err := s.keepPath(k, id); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.root, string(store.Locks))
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	if held, err := atomicfs.IsHeld(path); err != nil || held {
-		return err
+	var errs []error
+	for _, e := range entries {
+		if name, _, ok := parseKeepName(e.Name()); !ok || name != k.Name {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if held, err := atomicfs.IsHeld(path); err != nil || held {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	return errors.Join(errs...)
+}
+
+// parseKeepName splits ".NAME.ID.hold"; names may contain dots, ids do not.
+func parseKeepName(file string) (name, id string, ok bool) {
+	rest, found := strings.CutSuffix(strings.TrimPrefix(file, "."), keepExt)
+	if !found || !strings.HasPrefix(file, ".") {
+		return "", "", false
 	}
-	return nil
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
+// ReadNote implements store.NoteReader.
+func (s *Store) ReadNote(_ context.Context, k store.Key, id string) ([]byte, error) {
+	path, err := s.keepPath(k, id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := atomicfs.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, unsafe(err)
 }
 
 type kept struct{ f *os.File }
+
+// Note implements store.Noter: the note is the evidence file's content,
+// read only once nobody holds the file, so no reader sees it half written.
+func (k *kept) Note(data []byte) error {
+	_, err := k.f.WriteAt(data, 0)
+	return err
+}
 
 func (k *kept) Files() []*os.File     { return []*os.File{k.f} }
 func (k *kept) Done() <-chan struct{} { return nil }
