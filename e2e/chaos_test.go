@@ -494,8 +494,8 @@ func (c *chaos) analyse() (overlaps, sections int, order []uint64) {
 			overlaps++
 			lo, hi := max(first[openTok]-2, 0), min(openEnd+2, len(lines)-1)
 			if overlaps <= 3 {
-				t.Errorf("holder %d entered (line %d) while holder %d had not finished (its last line %d):\n%s",
-					tok, first[tok]+1, openTok, openEnd+1, strings.Join(lines[lo:hi+1], "\n"))
+				t.Errorf("holder %d entered (line %d) while holder %d had not finished (its last line %d):\n%s\naudit:\n%s",
+					tok, first[tok]+1, openTok, openEnd+1, strings.Join(lines[lo:hi+1], "\n"), c.auditAbout(openTok, tok))
 			}
 		}
 		if last[tok] > openEnd {
@@ -503,6 +503,21 @@ func (c *chaos) analyse() (overlaps, sections int, order []uint64) {
 		}
 	}
 	return overlaps, len(order), order
+}
+
+// auditAbout returns the audit lines that mention the given tokens.
+func (c *chaos) auditAbout(tokens ...uint64) string {
+	b, _ := os.ReadFile(filepath.Join(c.root, "audit.log"))
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		for _, tok := range tokens {
+			if strings.Contains(line, `"token":`+strconv.FormatUint(tok, 10)+"}") || strings.Contains(line, `"token":`+strconv.FormatUint(tok, 10)+",") {
+				out = append(out, strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // checkAudit parses every audit line and returns the number of acquire

@@ -229,6 +229,26 @@ func (r *pidReports) expect(t *testing.T, names ...string) map[string]int {
 	return out
 }
 
+// await waits for a line that starts with prefix, from a process whose pid
+// means nothing here (another PID namespace), and returns it.
+func (r *pidReports) await(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.After(waitLong)
+	for {
+		select {
+		case line, ok := <-r.lines:
+			if !ok {
+				t.Fatal("report FIFO closed")
+			}
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		case <-deadline:
+			t.Fatalf("no %q report within %s", prefix, waitLong)
+		}
+	}
+}
+
 func keys(m map[string]bool) []string {
 	var out []string
 	for k := range m {
@@ -290,6 +310,29 @@ func readFullLock(t *testing.T, root, name string) (rec fullLock, ok bool) {
 		t.Fatalf("lock file of %s: %v\n%s", name, err, b)
 	}
 	return rec, true
+}
+
+// statusLock is lock name as `lokt status NAME --json` shows it, which
+// includes what guard noted about its command's tree with its evidence
+// rather than in the record.
+func statusLock(t *testing.T, root, name string) (rec fullLock, ok bool) {
+	t.Helper()
+	r := run(t, root, "status", name, "--json")
+	if r.code == 3 {
+		return rec, false
+	}
+	var st struct {
+		Locks []fullLock `json:"locks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 {
+		t.Fatalf("status %s --json: exit %d, %v\n%s%s", name, r.code, err, r.stdout, r.stderr)
+	}
+	for _, l := range st.Locks {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return rec, false
 }
 
 // expiry is the record's expires_at (zero if none).

@@ -254,7 +254,7 @@ func guardLeavesJob(t *testing.T, script string) {
 	if s := g.errText(); !strings.Contains(s, "stays held") {
 		t.Errorf("guard did not warn that the lock stays held: %q", s)
 	}
-	rec, ok := readFullLock(t, root, "job")
+	rec, ok := statusLock(t, root, "job")
 	if !ok {
 		t.Fatal("guard released the lock while its command's job still runs")
 	}
@@ -273,7 +273,7 @@ func waitChildRecorded(t *testing.T, root, name string) fullLock {
 	var rec fullLock
 	pollFor(t, waitLong, "guard to record its command's process group", func() bool {
 		var ok bool
-		rec, ok = readFullLock(t, root, name)
+		rec, ok = statusLock(t, root, name)
 		return ok && rec.ChildPID != 0 && rec.PGID == rec.ChildPID && rec.Kept
 	})
 	if rec.PIDNS != proc.Namespace() {
