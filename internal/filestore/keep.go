@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -54,10 +55,22 @@ func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
 // is only ever removed once no process holds it, and evidence is created
 // under a temporary name and locked before it gets its final one, so no
 // holder's evidence can be removed under it.
-func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
+//
+// Unheld is not enough for the evidence of the name's current record: once
+// guard is gone and only its command's process group runs, that file still
+// carries the note (the group) the record is judged by. The sweep reads the
+// record under the name's guard lock, so no acquisition can slip in, and
+// spares its evidence; if the record cannot be read it sweeps nothing else.
+func (s *Store) Forget(ctx context.Context, k store.Key, id string) error {
 	if _, err := s.keepPath(k, id); err != nil {
 		return err
 	}
+	g, err := atomicfs.LockGuard(s.guardPath(k), filePerm)
+	if err != nil {
+		return unsafe(err)
+	}
+	defer func() { _ = g.Unlock() }()
+	current, known := s.currentID(ctx, k)
 	dir := filepath.Join(s.root, string(store.Locks))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -65,7 +78,8 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if name, _, ok := parseKeepName(e.Name()); !ok || name != k.Name {
+		name, eid, ok := parseKeepName(e.Name())
+		if !ok || name != k.Name || eid == current || (!known && eid != id) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
@@ -78,6 +92,25 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// currentID is the lock_id of the name's record ("" if there is none);
+// known is false when the record cannot be read or parsed.
+func (s *Store) currentID(ctx context.Context, k store.Key) (id string, known bool) {
+	data, err := s.Read(ctx, store.Key{NS: store.Locks, Name: k.Name})
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", true
+	}
+	if err != nil {
+		return "", false
+	}
+	var rec struct {
+		LockID string `json:"lock_id"`
+	}
+	if json.Unmarshal(data, &rec) != nil {
+		return "", false
+	}
+	return rec.LockID, true
 }
 
 // parseKeepName splits ".NAME.ID.hold"; names may contain dots, ids do not.
