@@ -374,7 +374,7 @@ func TestFencingTokenStrictlyIncreases(t *testing.T) {
 	alice := Identity{Owner: "alice"}
 
 	take(engAcqOpts("alice", f.holder(1), 0))
-	if _, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: alice}); err != nil {
+	if _, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: alice, Holder: f.holder(1)}); err != nil {
 		t.Fatal(err)
 	}
 	take(engAcqOpts("alice", f.holder(1), 0)) // same holder, after release

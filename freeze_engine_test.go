@@ -41,7 +41,7 @@ func TestFreezeBlocksAcquire(t *testing.T) {
 	if st, err := f.root.Get(context.Background(), "deploy"); err != nil || st.State != StateLive || st.Lock.LockID != held.LockID {
 		t.Errorf("the current holder lost its lock to a freeze: %+v, %v", st, err)
 	}
-	if _, err := f.root.Release(ctx, "deploy", ReleaseOptions{Identity: Identity{Owner: "alice"}}); err != nil {
+	if _, err := f.root.Release(ctx, "deploy", ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(1)}); err != nil {
 		t.Fatalf("the current holder cannot release under a freeze: %v", err)
 	}
 	f.events.Take()

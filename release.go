@@ -105,32 +105,90 @@ type ReleaseMode int
 // Release modes.
 const (
 	// ReleaseOwn releases only the caller's own lock: the lock's owner label
-	// must match, or LockID must match when set.
+	// must match, and a holder process that is still running must be the
+	// caller (see ReleaseOptions.IsCaller). With LockID set, holding that
+	// lock_id is proof enough (what guard uses).
 	ReleaseOwn ReleaseMode = iota
 	// BreakStale removes the lock only if it is stale (expired, holder
 	// dead, or corrupt); a live lock gives a *HeldError.
 	BreakStale
-	// Force removes any lock, whoever holds it. Break-glass.
+	// Force removes any lock, whoever holds it. Break-glass: the event is a
+	// force-break naming the caller as actor and the lock's holder.
 	Force
 )
 
 // ReleaseOptions says who releases and how.
 type ReleaseOptions struct {
+	// Identity and Holder are the caller: the audit event's actor.
 	Identity
 	Holder Holder
 	Mode   ReleaseMode
-	// LockID, if set with ReleaseOwn, makes the release conditional on the
-	// record still being this acquisition (what guard uses).
+	// LockID, if set, makes the release conditional on the record still
+	// being this acquisition: any other gives an error wrapping ErrLost.
+	// With ReleaseOwn it also stands in for the owner and holder checks.
 	LockID string
+	// AsOwner, if set, is the owner label ReleaseOwn accepts instead of
+	// Identity.Owner (releasing another label's locks on purpose). The
+	// event still names Identity as the actor.
+	AsOwner string
+	// IsCaller reports whether a running holder process counts as the
+	// caller, typically because it is the caller's ancestor (the shell that
+	// ran lokt lock, the guard running this command). Holder itself always
+	// counts. It runs inside the compare-and-swap, so it must be quick and
+	// must not use the Root.
+	IsCaller func(Holder) bool
 
 	// unless, with LockID, leaves the record in place when it answers true
 	// (Held.Release: the holder's process tree still runs).
 	unless func(*lockfile.Lock) bool
 }
 
+// LiveHolderError reports a ReleaseOwn refused because the lock's holder is
+// a process that is still running (or that lokt cannot check: on another
+// host, in another PID namespace) and is not the caller. Releasing it needs Force. A lock with no
+// holder process (PID 0) never gives this error: it has no one to protect.
+type LiveHolderError struct {
+	Lock *Lock
+	// Foreign, when not "", says why lokt cannot tell whether the holder
+	// runs ("on another host", "in another PID namespace").
+	Foreign string
+	Now     time.Time
+}
+
+func (e *LiveHolderError) Error() string {
+	why := "that holder is still running and is not the caller"
+	if e.Foreign != "" {
+		why = "that holder is " + e.Foreign + ", where lokt cannot check whether it still runs"
+	}
+	return fmt.Sprintf("lock %q is held by %s; %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign), why)
+}
+
+// callerHolds reports whether the caller may release old as its own holder:
+// the lock has no holder process, or the holder (or guard's command, the
+// co-holder) is the caller.
+func (o *ReleaseOptions) callerHolds(old *lockfile.Lock) bool {
+	if old.PID == 0 {
+		return true
+	}
+	if sameHolder(old, o.Holder) {
+		return true
+	}
+	// guard's command runs in guard's PID namespace.
+	child := Holder{Host: old.Host, PID: old.ChildPID, Start: old.ChildStart, NS: old.PIDNS}
+	if child.PID != 0 && child == o.Holder {
+		return true
+	}
+	if o.IsCaller == nil {
+		return false
+	}
+	return o.IsCaller(Holder{Host: old.Host, PID: old.PID, Start: old.PIDStart, NS: old.PIDNS}) ||
+		(child.PID != 0 && o.IsCaller(child))
+}
+
 // Release removes the lock name. It returns the removed lock, or an error:
 // wrapping ErrNotFound if there is none, *NotOwnerError if another owner has
-// it (ReleaseOwn), *HeldError for BreakStale on a live lock, ErrLost when
+// it (ReleaseOwn), *LiveHolderError if its holder runs and is not the caller
+// (ReleaseOwn), *HeldError for BreakStale on a live lock, ErrLost when
 // LockID no longer matches. A newer-version record is never removed.
 func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Lock, error) {
 	if err := lockfile.ValidateName(name); err != nil {
@@ -139,13 +197,18 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	var removed *Lock
 	var events []Event
 	actor := Actor{Identity: o.Identity, Holder: o.Holder}
+	owner := o.Owner
+	if o.AsOwner != "" {
+		owner = o.AsOwner
+	}
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
 		now := r.now()
 		events, removed = events[:0], nil
 		if cur == nil {
 			return store.Change{}, fmt.Errorf("lock %q: %w", name, ErrNotFound)
 		}
-		if o.Mode == ReleaseOwn && o.LockID != "" {
+		if o.LockID != "" {
+			// Precondition: still the acquisition the caller means.
 			old, err := r.decodeOwn(name, cur, o.LockID)
 			if err != nil {
 				return store.Change{}, err
@@ -153,9 +216,11 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 			if o.unless != nil && o.unless(old) {
 				return store.Change{}, nil
 			}
-			removed = fromRecord(old)
-			events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
-			return remove(old), nil
+			if o.Mode == ReleaseOwn {
+				removed = fromRecord(old)
+				events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
+				return remove(old), nil
+			}
 		}
 		old, err := r.decodeLock(name, cur)
 		var corrupt *CorruptError
@@ -172,8 +237,14 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 		ev := Event{Time: now, Name: name, Actor: actor, Lock: removed}
 		switch o.Mode {
 		case ReleaseOwn:
-			if old.Owner != o.Owner {
-				return store.Change{}, &NotOwnerError{Lock: removed, Caller: o.Owner, State: r.judge(ctx, old, now), Now: now}
+			state := r.judge(ctx, old, now)
+			if old.Owner != owner {
+				return store.Change{}, &NotOwnerError{Lock: removed, Caller: owner, State: state, Now: now}
+			}
+			// Precondition: a running holder is the caller. A dead or
+			// expired holder has nothing left to protect.
+			if state == StateLive && !o.callerHolds(old) {
+				return store.Change{}, &LiveHolderError{Lock: removed, Foreign: r.foreign(old), Now: now}
 			}
 			ev.Type = EventRelease
 		case BreakStale:

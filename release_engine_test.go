@@ -111,10 +111,19 @@ func TestReleaseOwn(t *testing.T) {
 	if !f.exists(f.lockPath("x")) {
 		t.Fatal("the lock was removed by a non-owner")
 	}
-	// The owner label decides, from any process.
-	removed, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(3)})
+	// The owner label alone is not enough while the holder runs.
+	_, err = f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(3)})
+	var live *LiveHolderError
+	if !errors.As(err, &live) || live.Lock.LockID != l.LockID || live.Foreign != "" {
+		t.Fatalf("Release by the owner from another process: %v, want *LiveHolderError", err)
+	}
+	if !strings.Contains(err.Error(), "still running and is not the caller") {
+		t.Errorf("message %q", err)
+	}
+	// The holder itself may.
+	removed, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(1)})
 	if err != nil || removed.LockID != l.LockID {
-		t.Fatalf("Release by the owner: %+v, %v", removed, err)
+		t.Fatalf("Release by the holder: %+v, %v", removed, err)
 	}
 	if f.exists(f.lockPath("x")) {
 		t.Fatal("released lock still on disk")
@@ -131,6 +140,93 @@ func TestReleaseOwn(t *testing.T) {
 	}
 	if ev := f.events.Take(); len(ev) != 0 {
 		t.Errorf("failed releases emitted %v", engTypes(ev))
+	}
+}
+
+// TestReleaseOwnLiveHolder: the rule for a running holder that is not the
+// caller, and what counts as the caller.
+func TestReleaseOwnLiveHolder(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	alice := ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(3)}
+	var live *LiveHolderError
+
+	// A dead holder: the owner releases it from any process, as a release.
+	f.mustAcquire("dead", engAcqOpts("alice", f.holder(10), 0))
+	f.live.Set(10, proc.Dead)
+	if _, err := f.root.Release(ctx, "dead", alice); err != nil {
+		t.Fatalf("release of a dead holder's lock: %v", err)
+	}
+	// An expired lock whose holder still runs: nothing left to protect.
+	f.mustAcquire("expired", engAcqOpts("alice", f.holder(11), time.Minute))
+	f.clock.Advance(2 * time.Minute)
+	if _, err := f.root.Release(ctx, "expired", alice); err != nil {
+		t.Fatalf("release of an expired lock: %v", err)
+	}
+	// No holder process (--pid 0): the owner releases it.
+	f.mustAcquire("nopid", engAcqOpts("alice", Holder{Host: f.root.Host()}, time.Hour))
+	if _, err := f.root.Release(ctx, "nopid", alice); err != nil {
+		t.Fatalf("release of a no-process lock: %v", err)
+	}
+	f.events.Take()
+
+	// A running holder that IsCaller vouches for (an ancestor).
+	f.mustAcquire("anc", engAcqOpts("alice", f.holder(12), 0))
+	asked := []int{}
+	o := alice
+	o.IsCaller = func(h Holder) bool { asked = append(asked, h.PID); return h == f.holder(12) }
+	if _, err := f.root.Release(ctx, "anc", o); err != nil {
+		t.Fatalf("release by a descendant of the holder: %v", err)
+	}
+	if !reflect.DeepEqual(asked, []int{12}) {
+		t.Errorf("IsCaller asked about %v, want [12]", asked)
+	}
+	// guard's command (the co-holder) counts as the holder too.
+	g := f.mustAcquire("guarded", engAcqOpts("alice", f.holder(13), 0))
+	if _, err := f.root.Renew(ctx, "guarded", g.LockID, RenewOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(13), Child: f.holder(14)}); err != nil {
+		t.Fatal(err)
+	}
+	o = alice
+	o.Holder = f.holder(14)
+	if _, err := f.root.Release(ctx, "guarded", o); err != nil {
+		t.Fatalf("release by the guarded command: %v", err)
+	}
+
+	// A holder on another host cannot be checked: --force only.
+	remote := f.mustAcquire("remote", engAcqOpts("alice", Holder{Host: "elsewhere", PID: 5, Start: "s"}, 0))
+	_, err := f.root.Release(ctx, "remote", alice)
+	if !errors.As(err, &live) || live.Foreign != "on another host" || !strings.Contains(err.Error(), "another host") {
+		t.Fatalf("release of a remote holder's lock: %v, want a remote *LiveHolderError", err)
+	}
+	f.events.Take()
+
+	// Force with a lock_id precondition: only that acquisition is broken,
+	// and the event names the actor and, as its lock, the victim.
+	force := ReleaseOptions{Identity: Identity{Owner: "ops"}, Holder: f.holder(3), Mode: Force, LockID: "other-id"}
+	if _, err := f.root.Release(ctx, "remote", force); !errors.Is(err, ErrLost) {
+		t.Fatalf("forced release with a stale lock_id: %v, want ErrLost", err)
+	}
+	force.LockID = remote.LockID
+	if _, err := f.root.Release(ctx, "remote", force); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.events.Take()
+	if len(ev) != 1 || ev[0].Type != EventForceBreak || ev[0].Actor.Owner != "ops" || ev[0].Actor.PID != 3 ||
+		ev[0].Lock.Owner != "alice" || ev[0].Lock.PID != 5 || ev[0].Reason != string(StateLive) {
+		t.Errorf("events = %+v, want one force-break by ops of alice's lock", ev)
+	}
+
+	// AsOwner: another label's dead lock, released with the real actor.
+	f.mustAcquire("bobs", engAcqOpts("bob", f.holder(15), 0))
+	f.live.Set(15, proc.Dead)
+	f.events.Take()
+	o = alice
+	o.AsOwner = "bob"
+	if _, err := f.root.Release(ctx, "bobs", o); err != nil {
+		t.Fatal(err)
+	}
+	if ev := f.events.Take(); len(ev) != 1 || ev[0].Type != EventRelease || ev[0].Actor.Owner != "alice" || ev[0].Lock.Owner != "bob" {
+		t.Errorf("events = %+v, want a release by alice of bob's lock", ev)
 	}
 }
 

@@ -40,7 +40,7 @@ func TestAcquireWaitReturnsWhenReleased(t *testing.T) {
 	released := make(chan error, 1)
 	go func() {
 		<-blocked
-		_, err := f.root.Release(context.Background(), "x", ReleaseOptions{Identity: Identity{Owner: "alice"}})
+		_, err := f.root.Release(context.Background(), "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, Holder: f.holder(1)})
 		released <- err
 	}()
 	l, err := f.root.Acquire(ctx, "x", o)

@@ -184,11 +184,11 @@ func (p *auditPrinter) print(raw []byte, rec *audit.Record) error {
 			return err
 		}
 	}
-	who := rec.Owner + "@" + rec.Host
-	if rec.AgentID != "" {
-		who += " (" + rec.AgentID + ")"
-	}
-	_, err := fmt.Fprintf(p.w, auditRowFormat, rec.TS.Local().Format("2006-01-02 15:04:05.000"), rec.Event, rec.Name, who, fmt.Sprint(rec.PID), auditDetails(rec))
+	// The log is written by every user of the root: all of a record's text
+	// is shown escaped (an audit record's name is not validated on read).
+	row := sprintText(auditRowFormat, rec.TS.Local().Format("2006-01-02 15:04:05.000"), rec.Event, rec.Name,
+		labelText(rec.Owner, rec.Host, rec.AgentID), fmt.Sprint(rec.PID), auditDetails(rec))
+	_, err := io.WriteString(p.w, row)
 	return err
 }
 
@@ -196,7 +196,7 @@ func (p *auditPrinter) print(raw []byte, rec *audit.Record) error {
 func auditDetails(rec *audit.Record) string {
 	ref := rec.TS.Time
 	var parts []string
-	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
+	add := func(format string, args ...any) { parts = append(parts, sprintText(format, args...)) }
 	switch lokt.EventType(rec.Event) {
 	case lokt.EventAcquire, lokt.EventRefresh, lokt.EventRenew:
 		if rec.TTLSec != nil && *rec.TTLSec > 0 {
@@ -229,7 +229,7 @@ func auditDetails(rec *audit.Record) string {
 		case rec.Holder != nil:
 			add("broke %s's lock %s (%s)", holderWords(rec.Holder), shortID(rec.LockID), rec.Reason)
 		case rec.FrozenBy != nil:
-			add("removed the freeze by %s@%s (%s)", rec.FrozenBy.Owner, rec.FrozenBy.Host, rec.Reason)
+			add("removed the freeze by %s (%s)", labelText(rec.FrozenBy.Owner, rec.FrozenBy.Host, rec.FrozenBy.AgentID), rec.Reason)
 		default:
 			add("%s", rec.Reason)
 		}
@@ -247,7 +247,7 @@ func auditDetails(rec *audit.Record) string {
 		}
 	case lokt.EventUnfreeze, lokt.EventFreezeDeny:
 		if fb := rec.FrozenBy; fb != nil {
-			add("frozen by %s@%s until %s", fb.Owner, fb.Host, clockTime(&fb.ExpiresAt, ref))
+			add("frozen by %s until %s", labelText(fb.Owner, fb.Host, fb.AgentID), clockTime(&fb.ExpiresAt, ref))
 		}
 		if rec.Reason != "" {
 			add("reason: %s", rec.Reason)
@@ -261,7 +261,7 @@ func auditDetails(rec *audit.Record) string {
 }
 
 func holderWords(h *audit.Holder) string {
-	s := h.Owner + "@" + h.Host
+	s := labelText(h.Owner, h.Host, h.AgentID)
 	if h.PID != 0 {
 		s += fmt.Sprintf(" pid %d", h.PID)
 	}

@@ -286,7 +286,7 @@ func TestAuditCommandFilters(t *testing.T) {
 	_ = f.Close()
 
 	r := auditTestMust(t, root, nil, 0, "audit")
-	for _, s := range []string{"TIME", "EVENT", "OWNER@HOST", "old", "bob@h2 (ag)", "ttl 10m00s", "token 3", "lock aaaaaaaa", "broke bob@h2 pid 2's lock aaaaaaaa (live)"} {
+	for _, s := range []string{"TIME", "EVENT", "OWNER@HOST", "old", "bob@h2 (agent ag)", "ttl 10m00s", "token 3", "lock aaaaaaaa", "broke bob@h2 pid 2's lock aaaaaaaa (live)"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("table lacks %q:\n%s", s, r.stdout)
 		}

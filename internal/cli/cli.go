@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -56,6 +57,7 @@ func exitCode(err error) int {
 	var held *lokt.HeldError
 	var frozen *lokt.FrozenError
 	var notOwner *lokt.NotOwnerError
+	var liveHolder *lokt.LiveHolderError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -65,7 +67,7 @@ func exitCode(err error) int {
 		return ExitHeld
 	case errors.Is(err, lokt.ErrNotFound):
 		return ExitNotFound
-	case errors.As(err, &notOwner):
+	case errors.As(err, &notOwner), errors.As(err, &liveHolder):
 		return ExitNotOwner
 	}
 	return ExitError
@@ -88,11 +90,13 @@ func Run(f *Factory, args []string) int {
 	return exitCode(err)
 }
 
-// errorText adds what to do next for the errors people hit most.
+// errorText adds what to do next for the errors people hit most, and makes
+// the message safe for a terminal (see printableError).
 func errorText(err error) string {
 	var held *lokt.HeldError
 	var frozen *lokt.FrozenError
 	var notOwner *lokt.NotOwnerError
+	var liveHolder *lokt.LiveHolderError
 	var timeout *lokt.TimeoutError
 	msg := err.Error()
 	switch {
@@ -107,6 +111,8 @@ func errorText(err error) string {
 		msg += fmt.Sprintf("\n  it is %s, so anyone may remove it: lokt unlock %s --break-stale", notOwner.State, notOwner.Lock.Name)
 	case errors.As(err, &notOwner):
 		msg += fmt.Sprintf("\n  to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", notOwner.Lock.Name)
+	case errors.As(err, &liveHolder):
+		msg += liveHolderAdvice(liveHolder)
 	case errors.As(err, &timeout) && errors.As(err, &held):
 		msg += fmt.Sprintf("\n  to wait longer: raise --timeout (0 waits without limit); to see more: lokt why %s", held.Lock.Name)
 	case errors.As(err, &timeout) && errors.As(err, &frozen):
@@ -116,7 +122,64 @@ func errorText(err error) string {
 	case errors.As(err, &frozen):
 		msg += fmt.Sprintf("\n  to wait until it ends: add --wait; to lift it: lokt unfreeze %s", frozen.Freeze.Name)
 	}
-	return msg
+	return printableError(err, msg)
+}
+
+// liveHolderAdvice says who blocks an unlock and how to go on.
+func liveHolderAdvice(e *lokt.LiveHolderError) string {
+	name := e.Lock.Name
+	if e.Foreign != "" {
+		return fmt.Sprintf("\n  its holder is %s: unlock it from the holder there, or let its TTL run out; to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", e.Foreign, name)
+	}
+	who := fmt.Sprintf("pid %d", e.Lock.PID)
+	if cmd := processName(e.Lock.PID); cmd != "" {
+		who += " (" + printable(cmd) + ")"
+	}
+	return fmt.Sprintf("\n  only its holder releases it: %s still runs, and it is neither the process that ran this unlock nor one of its ancestors"+
+		"\n  let it finish, or to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", who, name)
+}
+
+// printableError makes an error message safe for a terminal. Engine errors
+// carry labels other users chose (owner, agent id, host, freeze reason)
+// verbatim; each is escaped whole first, so that not even a newline in one
+// can pass for a line of lokt's message, and then every line of the message
+// is escaped, keeping the line breaks lokt put there.
+func printableError(err error, msg string) string {
+	for _, label := range errorLabels(err) {
+		if p := printable(label); p != label {
+			msg = strings.ReplaceAll(msg, label, p)
+		}
+	}
+	return printableLines(msg)
+}
+
+// errorLabels are the labels of the locks and freezes err is about.
+func errorLabels(err error) []string {
+	var out []string
+	addLock := func(l *lokt.Lock) {
+		if l != nil {
+			out = append(out, l.Owner, l.AgentID, l.Host)
+		}
+	}
+	var held *lokt.HeldError
+	var notOwner *lokt.NotOwnerError
+	var liveHolder *lokt.LiveHolderError
+	var frozen *lokt.FrozenError
+	if errors.As(err, &held) {
+		addLock(held.Lock)
+	}
+	if errors.As(err, &notOwner) {
+		addLock(notOwner.Lock)
+		out = append(out, notOwner.Caller)
+	}
+	if errors.As(err, &liveHolder) {
+		addLock(liveHolder.Lock)
+	}
+	if errors.As(err, &frozen) && frozen.Freeze != nil {
+		fr := frozen.Freeze
+		out = append(out, fr.Owner, fr.AgentID, fr.Host, fr.Reason)
+	}
+	return out
 }
 
 // NewRootCmd builds the command tree.

@@ -61,7 +61,7 @@ func runDoctor(f *Factory, opts *DoctorOptions) error {
 func printDoctor(f *Factory, rep *doctor.Report) {
 	w := f.IO.Out
 	if rep.Root != "" {
-		fmt.Fprintf(w, "lock root: %s (%s)\n\n", rep.Root, rep.RootSource)
+		textf(w, "lock root: %s (%s)\n\n", rep.Root, rep.RootSource)
 	}
 	width := 0
 	for _, c := range rep.Checks {
@@ -69,9 +69,11 @@ func printDoctor(f *Factory, rep *doctor.Report) {
 	}
 	for _, c := range rep.Checks {
 		label := map[doctor.Status]string{doctor.OK: "ok", doctor.Warn: "WARN", doctor.Fail: "FAIL"}[c.Status]
-		fmt.Fprintf(w, "%-4s  %-*s  %s\n", label, width, c.Name, c.Message)
+		// Messages quote what doctor found on disk: other users' labels,
+		// file names, record contents.
+		textf(w, "%-4s  %-*s  %s\n", label, width, c.Name, c.Message)
 		if c.Remedy != "" && c.Status != doctor.OK {
-			fmt.Fprintf(w, "      %-*s  fix: %s\n", width, "", c.Remedy)
+			textf(w, "      %-*s  fix: %s\n", width, "", c.Remedy)
 		}
 	}
 	warns, fails := rep.Count(doctor.Warn), rep.Count(doctor.Fail)

@@ -397,7 +397,7 @@ func (g *guard) childEnv() []string {
 }
 
 func (g *guard) warnf(format string, args ...any) {
-	fmt.Fprintf(g.f.IO.ErrOut, "lokt: "+format+"\n", args...)
+	textf(g.f.IO.ErrOut, "lokt: "+format+"\n", args...)
 }
 
 // startError maps a command that cannot run to the shell's codes: 127 not

@@ -32,6 +32,7 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exits": cmdExits,
+			"envq":  cmdEnvq,
 		},
 	})
 }
@@ -57,4 +58,17 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdEnvq sets an environment variable to a value written with Go string
+// escapes, for labels that contain control bytes: envq LOKT_OWNER '\x1b[2J'.
+func cmdEnvq(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envq NAME 'GO-ESCAPED VALUE'")
+	}
+	v, err := strconv.Unquote(`"` + args[1] + `"`)
+	if err != nil {
+		ts.Fatalf("envq: %q is not a Go string body: %v", args[1], err)
+	}
+	ts.Setenv(args[0], v)
 }

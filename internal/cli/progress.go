@@ -64,14 +64,14 @@ func blockerText(err error, now time.Time) string {
 	switch {
 	case errors.As(err, &held):
 		l := held.Lock
-		return fmt.Sprintf("held by %s pid %d for %s", holderText(l), l.PID, shortDur(now.Sub(l.AcquiredAt)))
+		return fmt.Sprintf("held by %s for %s", holderWithPID(l), shortDur(now.Sub(l.AcquiredAt)))
 	case errors.As(err, &frozen):
 		fr := frozen.Freeze
-		s := fmt.Sprintf("frozen by %s@%s for %s more", fr.Owner, fr.Host, shortDur(fr.ExpiresAt.Sub(now)))
+		s := fmt.Sprintf("frozen by %s for %s more", labelText(fr.Owner, fr.Host, fr.AgentID), shortDur(fr.ExpiresAt.Sub(now)))
 		if fr.Reason != "" {
-			s += " (" + fr.Reason + ")"
+			s += " (" + printable(fr.Reason) + ")"
 		}
 		return s
 	}
-	return err.Error()
+	return printableError(err, err.Error())
 }

@@ -141,10 +141,10 @@ func printStatus(f *Factory, s *statusJSON) {
 	now := time.Now()
 	w := f.IO.Out
 	for _, name := range s.Pruned {
-		fmt.Fprintf(w, "pruned stale lock %q\n", name)
+		textf(w, "pruned stale lock %q\n", name)
 	}
 	if len(s.Locks) == 0 && len(s.Freezes) == 0 {
-		fmt.Fprintf(w, "no locks in %s\n", s.Dir)
+		textf(w, "no locks in %s\n", s.Dir)
 		return
 	}
 	if len(s.Locks) > 0 {
@@ -152,10 +152,10 @@ func printStatus(f *Factory, s *statusJSON) {
 		fmt.Fprintln(tw, "NAME\tHOLDER\tPID\tAGE\tLEFT\tSTATE")
 		for _, l := range s.Locks {
 			if l.LockID == "" {
-				fmt.Fprintf(tw, "%s\t?\t?\t?\t?\t%s\n", l.Name, l.State)
+				textf(tw, "%s\t?\t?\t?\t?\t%s\n", l.Name, l.State)
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(l.Lock), l.PID, ago(now, l.AcquiredAt), left(now, l.ExpiresAt), l.State)
+			textf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(l.Lock), l.PID, ago(now, l.AcquiredAt), left(now, l.ExpiresAt), l.State)
 		}
 		_ = tw.Flush()
 	}
@@ -166,7 +166,7 @@ func printStatus(f *Factory, s *statusJSON) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FROZEN\tBY\tLEFT\tREASON")
 		for _, fr := range s.Freezes {
-			fmt.Fprintf(tw, "%s\t%s@%s\t%s\t%s\n", fr.Name, fr.Owner, fr.Host, left(now, &fr.ExpiresAt), fr.Reason)
+			textf(tw, "%s\t%s\t%s\t%s\n", fr.Name, labelText(fr.Owner, fr.Host, fr.AgentID), left(now, &fr.ExpiresAt), fr.Reason)
 		}
 		_ = tw.Flush()
 	}

@@ -57,9 +57,9 @@ func runUnfreeze(ctx context.Context, f *Factory, opts *UnfreezeOptions) error {
 		return writeJSON(f.IO.Out, fr)
 	}
 	if !opts.Quiet {
-		fmt.Fprintf(f.IO.Out, "unfroze %q (frozen by %s@%s %s ago", fr.Name, fr.Owner, fr.Host, shortDur(time.Since(fr.FrozenAt)))
+		textf(f.IO.Out, "unfroze %q (frozen by %s %s ago", fr.Name, labelText(fr.Owner, fr.Host, fr.AgentID), shortDur(time.Since(fr.FrozenAt)))
 		if fr.Reason != "" {
-			fmt.Fprintf(f.IO.Out, ": %s", fr.Reason)
+			textf(f.IO.Out, ": %s", fr.Reason)
 		}
 		fmt.Fprintln(f.IO.Out, ")")
 	}

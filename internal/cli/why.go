@@ -72,9 +72,9 @@ func runWhy(f *Factory, opts *WhyOptions) error {
 		if !v.Acquirable {
 			verdict = "cannot be acquired now"
 		}
-		fmt.Fprintf(f.IO.Out, "%s %s:\n", opts.Name, verdict)
+		textf(f.IO.Out, "%s %s:\n", opts.Name, verdict)
 		for _, r := range v.Reasons {
-			fmt.Fprintf(f.IO.Out, "  - %s\n", r)
+			textf(f.IO.Out, "  - %s\n", r)
 		}
 	}
 	if !v.Acquirable {
@@ -91,9 +91,9 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 	case err == nil:
 		v.Acquirable = false
 		v.Freeze = fr
-		reason := fmt.Sprintf("frozen by %s@%s until %s (%s left)", fr.Owner, fr.Host, fr.ExpiresAt.Local().Format(time.RFC3339), shortDur(fr.ExpiresAt.Sub(now)))
+		reason := sprintText("frozen by %s until %s (%s left)", labelText(fr.Owner, fr.Host, fr.AgentID), fr.ExpiresAt.Local().Format(time.RFC3339), shortDur(fr.ExpiresAt.Sub(now)))
 		if fr.Reason != "" {
-			reason += ": " + fr.Reason
+			reason += ": " + printable(fr.Reason)
 		}
 		v.Reasons = append(v.Reasons, reason, "lift it with: lokt unfreeze "+name)
 	case !errors.Is(err, lokt.ErrNotFound):
@@ -114,11 +114,11 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 	case lokt.StateUnsupported:
 		return st.Problem
 	case lokt.StateCorrupt:
-		v.Reasons = append(v.Reasons, fmt.Sprintf("the lock file is corrupt (%v); the next lock or guard will replace it", st.Problem))
+		v.Reasons = append(v.Reasons, sprintText("the lock file is corrupt (%v); the next lock or guard will replace it", st.Problem))
 	case lokt.StateExpired:
-		v.Reasons = append(v.Reasons, fmt.Sprintf("it was held by %s pid %d but its TTL ran out %s ago; the next lock or guard breaks it", holderText(l), l.PID, shortDur(now.Sub(*l.ExpiresAt))))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("it was held by %s but its TTL ran out %s ago; the next lock or guard breaks it", holderWithPID(l), shortDur(now.Sub(*l.ExpiresAt))))
 	case lokt.StateDead:
-		v.Reasons = append(v.Reasons, fmt.Sprintf("it was held by %s pid %d, which has exited; the next lock or guard breaks it", holderText(l), l.PID))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("it was held by %s, which has exited; the next lock or guard breaks it", holderWithPID(l)))
 	case lokt.StateLive:
 		if caller := f.Caller(); caller.PID != 0 && caller == l.Holder {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("this shell (pid %d) already holds it; lokt lock %s refreshes it", l.PID, name))
@@ -131,7 +131,7 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 }
 
 func liveReasons(l *lokt.Lock, now time.Time, caller string, remote bool) []string {
-	who := fmt.Sprintf("held by %s pid %d since %s (%s)", holderText(l), l.PID, l.AcquiredAt.Local().Format(time.RFC3339), shortDur(now.Sub(l.AcquiredAt)))
+	who := fmt.Sprintf("held by %s since %s (%s)", holderWithPID(l), l.AcquiredAt.Local().Format(time.RFC3339), shortDur(now.Sub(l.AcquiredAt)))
 	if l.PID == 0 {
 		who = fmt.Sprintf("held by %s with no holder process since %s", holderText(l), l.AcquiredAt.Local().Format(time.RFC3339))
 	}
@@ -140,15 +140,15 @@ func liveReasons(l *lokt.Lock, now time.Time, caller string, remote bool) []stri
 	case l.ExpiresAt != nil:
 		out = append(out, fmt.Sprintf("it expires at %s (in %s) unless renewed", l.ExpiresAt.Local().Format(time.RFC3339), shortDur(l.ExpiresAt.Sub(now))))
 	case remote:
-		out = append(out, fmt.Sprintf("it has no TTL and its holder is on host %s, which lokt cannot check from here: it is held until its owner runs lokt unlock %s", l.Host, l.Name))
+		out = append(out, fmt.Sprintf("it has no TTL and its holder is on host %s, which lokt cannot check from here: it is held until its holder releases it (or someone runs lokt unlock %s --force)", printable(l.Host), l.Name))
 	default:
-		out = append(out, fmt.Sprintf("it has no TTL: it is held until pid %d exits or the owner runs lokt unlock %s", l.PID, l.Name))
+		out = append(out, fmt.Sprintf("it has no TTL: it is held until pid %d exits or runs lokt unlock %s", l.PID, l.Name))
 	}
 	if l.ChildPID != 0 {
 		out = append(out, fmt.Sprintf("its command (pid %d) also keeps it held while it runs", l.ChildPID))
 	}
 	if l.Owner == caller {
-		out = append(out, "its owner label is yours ("+caller+"): lokt unlock "+l.Name+" releases it, if its holder is done with it; or wait for it with --wait")
+		out = append(out, "its owner label is yours ("+printable(caller)+"), but only its holder process releases it while it runs; wait for it with --wait, or break it if you are sure it is abandoned: lokt unlock "+l.Name+" --force")
 	} else {
 		out = append(out, "wait for it with --wait; break it only if you are sure it is abandoned: lokt unlock "+l.Name+" --force")
 	}
