@@ -319,6 +319,11 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 	if err := r.pruneFreezes(ctx, actor); err != nil {
 		errs = append(errs, err)
 	}
+	if s, ok := r.store.(store.Sweeper); ok {
+		if _, err := s.Sweep(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return pruned, errors.Join(errs...)
 }
 

@@ -124,6 +124,13 @@ type Keeper interface {
 	Forget(ctx context.Context, key Key, id string) error
 }
 
+// Sweeper is implemented by Keepers that can leave evidence behind that no
+// record names (a waiter killed before its turn): Sweep removes what nobody
+// holds and returns what it removed. Maintenance, never on a hot path.
+type Sweeper interface {
+	Sweep(ctx context.Context) ([]string, error)
+}
+
 // Noter is implemented by Kept values that can carry a short note, written
 // once after the fact. A reader may catch it half written while the
 // evidence is held, and must ignore a note it cannot parse.

@@ -2,7 +2,6 @@ package filestore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,67 +49,62 @@ func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
 	return held, unsafe(err)
 }
 
-// Forget implements store.Keeper. It also sweeps the name's evidence files
-// that nobody holds (left by waiters killed before they acquired). A file
-// is only ever removed once no process holds it, and evidence is created
-// under a temporary name and locked before it gets its final one, so no
-// holder's evidence can be removed under it.
-//
-// Unheld is not enough for the evidence of the name's current record: once
-// guard is gone and only its command's process group runs, that file still
-// carries the note (the group) the record is judged by. The sweep reads the
-// record under the name's guard lock, so no acquisition can slip in, and
-// spares its evidence; if the record cannot be read it sweeps nothing else.
-func (s *Store) Forget(ctx context.Context, k store.Key, id string) error {
-	if _, err := s.keepPath(k, id); err != nil {
+// Forget implements store.Keeper: it removes the acquisition's own file,
+// once no process holds it, by its exact name, at the same cost however
+// many locks the root has. Files of acquisitions that never completed (a
+// waiter killed before its turn) hold nothing; Sweep removes them.
+func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
+	path, err := s.keepPath(k, id)
+	if err != nil {
 		return err
 	}
-	g, err := atomicfs.LockGuard(s.guardPath(k), filePerm)
-	if err != nil {
-		return unsafe(err)
-	}
-	defer func() { _ = g.Unlock() }()
-	current, known := s.currentID(ctx, k)
+	_, err = removeUnheld(path)
+	return err
+}
+
+// Sweep removes every evidence file of the root that nobody holds: files of
+// acquisitions that never completed. A file is only removed once no process
+// holds it, and evidence is locked before it gets its final name, so no
+// holder's evidence can be removed under it. It returns the names removed.
+func (s *Store) Sweep(context.Context) ([]string, error) {
 	dir := filepath.Join(s.root, string(store.Locks))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var removed []string
 	var errs []error
 	for _, e := range entries {
-		name, eid, ok := parseKeepName(e.Name())
-		if !ok || name != k.Name || eid == current || (!known && eid != id) {
+		if _, _, ok := parseKeepName(e.Name()); !ok {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		if held, err := atomicfs.IsHeld(path); err != nil || held {
+		gone, err := removeUnheld(filepath.Join(dir, e.Name()))
+		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		} else if gone {
+			removed = append(removed, e.Name())
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }
 
-// currentID is the lock_id of the name's record ("" if there is none);
-// known is false when the record cannot be read or parsed.
-func (s *Store) currentID(ctx context.Context, k store.Key) (id string, known bool) {
-	data, err := s.Read(ctx, store.Key{NS: store.Locks, Name: k.Name})
+// removeUnheld removes the evidence file at path unless a process holds it.
+func removeUnheld(path string) (bool, error) {
+	held, err := atomicfs.IsHeld(path)
+	if err != nil || held {
+		return false, err
+	}
+	if err := os.Remove(path); err != nil {
+		return false, ignoreNotExist(err)
+	}
+	return true, nil
+}
+
+func ignoreNotExist(err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", true
+		return nil
 	}
-	if err != nil {
-		return "", false
-	}
-	var rec struct {
-		LockID string `json:"lock_id"`
-	}
-	if json.Unmarshal(data, &rec) != nil {
-		return "", false
-	}
-	return rec.LockID, true
+	return err
 }
 
 // parseKeepName splits ".NAME.ID.hold"; names may contain dots, ids do not.

@@ -62,12 +62,19 @@ func TestKeepEvidence(t *testing.T) {
 	if alive, err := s.Alive(ctx, a, "9999"); err != nil || alive {
 		t.Fatalf("missing evidence: alive=%v err=%v", alive, err)
 	}
-	// Forget sweeps what nobody holds, for this name only.
-	if err := s.Forget(ctx, a, "2222"); err != nil {
+	// Forget removes only its own file, and only once nobody holds it.
+	if err := s.Forget(ctx, a, "1111"); err != nil {
 		t.Fatal(err)
 	}
+	if got := holdFiles(t, s); len(got) != 3 {
+		t.Fatalf("forget of held evidence removed something: %v", got)
+	}
+	// Sweep removes what nobody holds.
+	if removed, err := s.Sweep(ctx); err != nil || len(removed) != 1 || removed[0] != ".a.2222.hold" {
+		t.Fatalf("sweep removed %v, %v; want the orphan", removed, err)
+	}
 	if got, want := holdFiles(t, s), []string{".a.1111.hold", ".a.b.3333.hold"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("after forget: %v, want %v", got, want)
+		t.Fatalf("after sweep: %v, want %v", got, want)
 	}
 	// Our own descriptor closed, an inherited copy still holds it.
 	_ = keptA.Close()
