@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -66,7 +67,14 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 // acquisitions that never completed. A file is only removed once no process
 // holds it, and evidence is locked before it gets its final name, so no
 // holder's evidence can be removed under it. It returns the names removed.
-func (s *Store) Sweep(context.Context) ([]string, error) {
+//
+// Unheld is not enough for the evidence of a name's current record: once
+// guard is gone and only its command's process group runs, that file still
+// carries the note (the group) the record is judged by. Each file is
+// checked against its name's record under the name's guard lock, so no
+// acquisition can slip in between; a record that cannot be read keeps all
+// of its name's files.
+func (s *Store) Sweep(ctx context.Context) ([]string, error) {
 	dir := filepath.Join(s.root, string(store.Locks))
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -75,10 +83,11 @@ func (s *Store) Sweep(context.Context) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		if _, _, ok := parseKeepName(e.Name()); !ok {
+		name, id, ok := parseKeepName(e.Name())
+		if !ok {
 			continue
 		}
-		gone, err := removeUnheld(filepath.Join(dir, e.Name()))
+		gone, err := s.sweepOne(ctx, store.Key{NS: store.Locks, Name: name}, id, filepath.Join(dir, e.Name()))
 		if err != nil {
 			errs = append(errs, err)
 		} else if gone {
@@ -86,6 +95,28 @@ func (s *Store) Sweep(context.Context) ([]string, error) {
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+func (s *Store) sweepOne(ctx context.Context, k store.Key, id, path string) (bool, error) {
+	g, err := atomicfs.LockGuard(s.guardPath(k), filePerm)
+	if err != nil {
+		return false, unsafe(err)
+	}
+	defer func() { _ = g.Unlock() }()
+	data, err := s.Read(ctx, k)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, nil
+	default:
+		var rec struct {
+			LockID string `json:"lock_id"`
+		}
+		if json.Unmarshal(data, &rec) != nil || rec.LockID == id {
+			return false, nil
+		}
+	}
+	return removeUnheld(path)
 }
 
 // removeUnheld removes the evidence file at path unless a process holds it.
