@@ -34,7 +34,8 @@ import (
 // Holders: loops of `lokt guard chaos --wait -- sh crit.sh` (a command with
 // a child and a grandchild, which sometimes outlives the command), loops of
 // a bash helper that takes the lock with `lokt lock --wait --pid $$` and
-// releases it with `lokt unlock`, and a loop of `lokt unlock --break-stale`.
+// releases it with `lokt unlock`, and a loop of `lokt unlock --break-stale`
+// and `lokt status --prune-expired`.
 //
 // Overlap is found afterwards, from a log every process of a critical
 // section appends "TOKEN ..." lines to (O_APPEND: the kernel orders the
@@ -146,6 +147,7 @@ type chaos struct {
 	acquiredByGuard atomic.Int64 // guard runs that exited 0
 	lockRuns        atomic.Int64 // lock helpers that ran their section to the end
 	breaks          atomic.Int64 // unlock --break-stale that broke something
+	prunes          atomic.Int64 // status --prune-expired runs
 	lokKills        atomic.Int64
 	treeKills       atomic.Int64
 	guardCodes      sync.Map // exit code -> *atomic.Int64
@@ -263,19 +265,27 @@ func (c *chaos) lockLoop(deadline time.Time) {
 	}
 }
 
+// breakLoop breaks stale locks by hand, and now and then prunes the root
+// (which also sweeps evidence files nobody holds).
 func (c *chaos) breakLoop(deadline time.Time) {
 	for time.Now().Before(deadline) {
-		cmd, errf, err := c.start(nil, c.bin, "unlock", chaosName, "--break-stale")
+		args := []string{"unlock", chaosName, "--break-stale"}
+		if rand.IntN(3) == 0 {
+			args = []string{"status", "--prune-expired"}
+		}
+		cmd, errf, err := c.start(nil, append([]string{c.bin}, args...)...)
 		if err != nil {
 			c.problem("break loop: %v", err)
 			return
 		}
-		switch code, stderr := finishChaos(cmd, errf); code {
-		case 0:
+		switch code, stderr := finishChaos(cmd, errf); {
+		case code == 0 && args[0] == "unlock":
 			c.breaks.Add(1)
-		case 2, 3, -1: // live, none, killed
+		case code == 0:
+			c.prunes.Add(1)
+		case code == -1, args[0] == "unlock" && (code == 2 || code == 3): // killed; live, none
 		default:
-			c.problem("unlock --break-stale exit %d: %s", code, stderr)
+			c.problem("%v exit %d: %s", args, code, stderr)
 		}
 		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond) // pacing, not synchronisation
 	}
@@ -471,10 +481,10 @@ func (c *chaos) check() {
 	})
 	sort.Strings(codes)
 	t.Logf("chaos counts: critical sections %d (guard %d done, lock/unlock %d done), acquisitions %d, "+
-		"lokt processes killed %d, trees/helpers killed %d, overlaps %d, break-stale that broke %d; "+
+		"lokt processes killed %d, trees/helpers killed %d, overlaps %d, break-stale that broke %d, prunes %d; "+
 		"guard exit codes %v; audit events %v",
 		sections, c.acquiredByGuard.Load(), c.lockRuns.Load(), acquires, c.lokKills.Load(), c.treeKills.Load(),
-		overlaps, c.breaks.Load(), codes, events)
+		overlaps, c.breaks.Load(), c.prunes.Load(), codes, events)
 	if overlaps > 0 {
 		t.Errorf("%d overlaps: two holders ran at once", overlaps)
 	}

@@ -354,14 +354,19 @@ func contend(t *testing.T, root, name string) result {
 	return run(t, root, "guard", name, "--", "true")
 }
 
-// assertHeld: contenders are refused while the tree runs. Twice, since a
-// refused guard cleans up evidence on its way out, and that must not touch
-// the holder's.
+// assertHeld: contenders are refused while the tree runs, before and after
+// the clean-ups that remove evidence (a refused guard's own, prune's
+// sweep): they must spare the evidence the holder's tree is judged by.
 func assertHeld(t *testing.T, root, name, while string) {
 	t.Helper()
 	for i := range 2 {
 		if r := contend(t, root, name); r.code != 2 {
 			t.Fatalf("%s: contender %d got exit %d, want 2 (held)\nstderr: %s", while, i+1, r.code, r.stderr)
+		}
+		if i == 0 {
+			if r := run(t, root, "status", "--prune-expired"); r.code != 0 {
+				t.Fatalf("status --prune-expired: exit %d: %s", r.code, r.stderr)
+			}
 		}
 	}
 }
