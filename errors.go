@@ -61,6 +61,19 @@ func (e *NotOwnerError) Error() string {
 	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now, ""))
 }
 
+// FreezeOwnerError reports a freeze that would replace another owner's
+// unexpired freeze (and its reason) without FreezeOptions.Force.
+type FreezeOwnerError struct {
+	Freeze *Freeze // the freeze in place
+	Caller string  // the caller's owner label
+	Now    time.Time
+}
+
+func (e *FreezeOwnerError) Error() string {
+	return fmt.Sprintf("not replacing the freeze of %s: it belongs to owner %q, not %q (%s)", e.Freeze.Name, e.Freeze.Owner, e.Caller,
+		strings.TrimPrefix((&FrozenError{Freeze: e.Freeze, Now: e.Now}).Error(), fmt.Sprintf("%q is ", e.Freeze.Name)))
+}
+
 // TimeoutError reports that a wait ended before the lock became free. It
 // unwraps to what was blocking at the end (a *HeldError or *FrozenError).
 type TimeoutError struct {

@@ -41,6 +41,9 @@ type Event struct {
 	Lock *Lock
 	// Freeze is set for freeze, unfreeze and freeze-deny.
 	Freeze *Freeze
+	// Replaced is, for a freeze, another owner's freeze it replaced by
+	// force.
+	Replaced *Freeze
 	// Reason says why, for breaks ("expired", "dead", the corruption) and
 	// for lost.
 	Reason string

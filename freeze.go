@@ -17,10 +17,16 @@ type FreezeOptions struct {
 	// TTL is required: a forgotten freeze must end by itself.
 	TTL    time.Duration
 	Reason string
+	// Force replaces an unexpired freeze of another owner. Without it that
+	// is a *FreezeOwnerError, so one owner's freeze and reason are never
+	// overwritten by accident.
+	Force bool
 }
 
 // Freeze blocks new acquisitions of name until the TTL ends. Current holders
-// are not interrupted. Freezing a frozen name replaces the freeze.
+// are not interrupted. Freezing a name frozen by the same owner replaces the
+// freeze; replacing another owner's needs Force, and the freeze event then
+// carries the replaced freeze (Event.Replaced).
 func (r *Root) Freeze(ctx context.Context, name string, o FreezeOptions) (*Freeze, error) {
 	if err := lockfile.ValidateName(name); err != nil {
 		return nil, err
@@ -28,14 +34,24 @@ func (r *Root) Freeze(ctx context.Context, name string, o FreezeOptions) (*Freez
 	if o.TTL <= 0 {
 		return nil, fmt.Errorf("a freeze needs a positive TTL so it cannot outlive its reason, e.g. lokt freeze %s --ttl 30m --reason 'release in progress'", name)
 	}
-	var result *Freeze
+	var result, replaced *Freeze
 	err := r.store.Update(ctx, store.Key{NS: store.Freezes, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
+		now := r.now()
+		replaced = nil
 		if cur != nil {
-			if _, err := r.decodeFreeze(name, cur); errorsAsUnsupported(err) {
+			old, err := r.decodeFreeze(name, cur)
+			if errorsAsUnsupported(err) {
 				return store.Change{}, err
 			}
+			// Precondition: an unexpired freeze of another owner is
+			// replaced only by force. A corrupt one is replaced freely.
+			if err == nil && now.Before(old.ExpiresAt.Time) && old.Owner != o.Owner {
+				if !o.Force {
+					return store.Change{}, &FreezeOwnerError{Freeze: freezeFromRecord(old), Caller: o.Owner, Now: now}
+				}
+				replaced = freezeFromRecord(old)
+			}
 		}
-		now := r.now()
 		rec := &lockfile.Freeze{
 			Version: lockfile.Version, Name: name, Owner: o.Owner, AgentID: o.AgentID,
 			Host: o.Holder.Host, PID: o.Holder.PID, Reason: o.Reason,
@@ -48,7 +64,7 @@ func (r *Root) Freeze(ctx context.Context, name string, o FreezeOptions) (*Freez
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
-	r.Emit(Event{Type: EventFreeze, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Freeze: result})
+	r.Emit(Event{Type: EventFreeze, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Freeze: result, Replaced: replaced})
 	return result, nil
 }
 

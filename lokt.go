@@ -95,9 +95,12 @@ type Location struct {
 	Reason string `json:"root_reason"`
 }
 
-// Locate chooses the lock root for a process working in cwd: $LOKT_ROOT, else
-// lokt/ in the git common directory, else the nearest .lokt/ walking up, else
-// ./.lokt. getenv is usually os.Getenv. It creates nothing.
+// Locate chooses the lock root for a process working in cwd: $LOKT_ROOT (which
+// must be absolute), else lokt/ in the git common directory, else the nearest
+// .lokt/ walking up, else the user's machine-wide root in the platform's
+// per-user state directory (Source "user"), never the current directory. A
+// .lokt symlink on the way up is an error. getenv is usually os.Getenv. It
+// creates nothing.
 func Locate(cwd string, getenv func(string) string) (Location, error) {
 	res, err := rootdir.Find(cwd, getenv)
 	if err != nil {

@@ -3,12 +3,11 @@ package lokt
 import (
 	"context"
 	"encoding/json"
-
-	"github.com/lokt-dev/lokt/store"
 	"time"
 
 	"github.com/lokt-dev/lokt/internal/lockfile"
 	"github.com/lokt-dev/lokt/internal/proc"
+	"github.com/lokt-dev/lokt/store"
 )
 
 // Lock is a lock as stored, in the field names of the protocol.

@@ -8,6 +8,8 @@
 #   lint-workflows   actionlint .github/workflows/*.yml
 #   goreleaser-check goreleaser check (a deprecation is a failure)
 #   snapshot         goreleaser release --snapshot --clean, then checks dist/
+#   packaged-docs    completions (bash, zsh, fish), man pages and LICENSE are
+#                    in every unix archive, the .deb, the .rpm and the formula
 #   binary-smoke     go build with the .goreleaser.yaml flags; run version,
 #                    doctor and lock/status/unlock; byte-compare with the
 #                    goreleaser binary for this host (reproducible build)
@@ -250,6 +252,75 @@ grep -q 'test do' "$formula" || fail "$formula has no test block"
 grep -q 'LOKT_ROOT' "$formula" || fail "$formula test does not pin LOKT_ROOT"
 ls dist/*.deb dist/*.rpm >/dev/null 2>&1 || fail "no .deb/.rpm packages in dist/"
 echo "    $(grep -c . dist/checksums.txt) checksummed artifacts, formula $formula"
+pass
+
+begin packaged-docs
+# What gendocs generates and every package must carry: the three completion
+# scripts (with a line that proves each is the real thing) and a man page
+# per command.
+man_pages=(lokt lokt-lock lokt-unlock lokt-guard lokt-status lokt-freeze lokt-doctor)
+# check_completion NAME: stdin is the completion script NAME from a package.
+check_completion() {
+	case "$1" in
+	lokt.bash) grep -q 'complete .*-F __start_lokt lokt' ;;
+	_lokt) grep -q '^#compdef lokt' ;;
+	lokt.fish) grep -q '^complete -c lokt' ;;
+	esac
+}
+for target in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64; do
+	a="dist/lokt_${snap_version}_${target}.tar.gz"
+	listing="$(tar -tzf "$a")"
+	for f in LICENSE completions/lokt.bash completions/_lokt completions/lokt.fish; do
+		grep -qx "$f" <<<"$listing" || fail "$a has no $f"
+	done
+	for c in lokt.bash _lokt lokt.fish; do
+		tar -xzOf "$a" "completions/$c" | check_completion "$c" || fail "$a: completions/$c is not a lokt $c completion script"
+	done
+	for m in "${man_pages[@]}"; do
+		grep -qx "manpages/$m.1.gz" <<<"$listing" || fail "$a has no manpages/$m.1.gz"
+	done
+	tar -xzOf "$a" manpages/lokt-guard.1.gz | gzip -dc | grep -q '^\.TH "LOKT" "1"' || fail "$a: manpages/lokt-guard.1.gz is not a man page"
+done
+echo "    archives: LICENSE, 3 completions, ${#man_pages[@]}+ man pages in each unix archive"
+
+# Files each Linux package installs (the zsh one depends on the packager).
+pkg_common=(/usr/bin/lokt /usr/share/bash-completion/completions/lokt /usr/share/fish/vendor_completions.d/lokt.fish /usr/share/doc/lokt/LICENSE)
+for m in "${man_pages[@]}"; do pkg_common+=("/usr/share/man/man1/$m.1.gz"); done
+deb="$(find dist -maxdepth 1 -name '*amd64.deb' | head -n 1)"
+[[ -n "$deb" ]] || fail "no amd64 .deb in dist/"
+if command -v dpkg-deb >/dev/null 2>&1; then
+	deb_list="$(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's#^\./#/#')"
+else
+	mkdir -p "$work/deb" && (cd "$work/deb" && ar x "$repo/$deb")
+	deb_list="$(tar -tf "$work"/deb/data.tar.* | sed 's#^\./#/#')"
+fi
+for f in "${pkg_common[@]}" /usr/share/zsh/vendor-completions/_lokt; do
+	grep -qx "$f" <<<"$deb_list" || fail "$deb does not install $f"
+done
+rpm_file="$(find dist -maxdepth 1 -name '*x86_64.rpm' | head -n 1)"
+[[ -n "$rpm_file" ]] || fail "no x86_64 .rpm in dist/"
+if command -v rpm >/dev/null 2>&1; then
+	rpm_list="$(rpm -qlp "$rpm_file" 2>/dev/null)"
+	for f in "${pkg_common[@]}" /usr/share/zsh/site-functions/_lokt; do
+		grep -qx "$f" <<<"$rpm_list" || fail "$rpm_file does not install $f"
+	done
+else
+	# Without rpm(8): the header (uncompressed) stores every file as a
+	# directory name plus a base name; both must be there.
+	for f in "${pkg_common[@]}" /usr/share/zsh/site-functions/_lokt; do
+		if ! LC_ALL=C grep -aqF "$(dirname "$f")/" "$rpm_file" || ! LC_ALL=C grep -aqF "$(basename "$f")" "$rpm_file"; then
+			fail "$rpm_file does not install $f"
+		fi
+	done
+	note "rpm(8) not installed: the .rpm's file list was checked in its header by name"
+fi
+echo "    packages: $(basename "$deb") and $(basename "$rpm_file") install the completions, man pages and LICENSE"
+
+for want in 'license "Apache-2.0"' 'bash_completion.install "completions/lokt.bash"' 'zsh_completion.install "completions/_lokt"' \
+	'fish_completion.install "completions/lokt.fish"' 'man1.install Dir["manpages/*.1.gz"]'; do
+	grep -qF -- "$want" "$formula" || fail "$formula lacks: $want"
+done
+echo "    formula: license, completions and man pages installed"
 pass
 
 begin binary-smoke

@@ -10,6 +10,8 @@ package audit
 
 import (
 	"encoding/json"
+	"io/fs"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -24,6 +26,22 @@ const FileName = "audit.log"
 // FileMode is the mode a new audit log is created with: the log names
 // users, hosts and pids, and a forged line could mislead an investigation.
 const FileMode = 0o600
+
+// SharedFileMode is the mode a new audit log gets in a group-shared root
+// (see CreateMode): every member of the group must append to it, and
+// nobody else may read it.
+const SharedFileMode = 0o660
+
+// CreateMode is the mode a new audit log in the lock root dir is created
+// with, before the umask: SharedFileMode when dir has the setgid bit (the
+// documented set-up of a root shared by a group: new files then belong to
+// the group), else FileMode. The mode of an existing log is never changed.
+func CreateMode(dir string) fs.FileMode {
+	if st, err := os.Stat(dir); err == nil && st.Mode()&fs.ModeSetgid != 0 {
+		return SharedFileMode
+	}
+	return FileMode
+}
 
 // Record is one line of the audit log. Its JSON form is API (the contract's
 // audit schema, protocol version 1); fields may be added, never renamed or
@@ -59,7 +77,8 @@ const FileMode = 0o600
 //	holder      release, deny, lost and every break: the lock's holder, which
 //	            need not be the actor (see Holder)
 //	frozen_by   unfreeze, freeze-deny and the auto-prune of a freeze: who
-//	            froze the name (see Freezer)
+//	            froze the name (see Freezer); freeze: the other owner's
+//	            freeze it replaced with --force (absent otherwise)
 type Record struct {
 	TS      lockfile.Time `json:"ts"`
 	Event   string        `json:"event"`
@@ -145,14 +164,21 @@ func FromEvent(e lokt.Event) Record {
 			rec.Reason = truncate(f.Reason, maxReason)
 		}
 		if e.Type != lokt.EventFreeze && f.Owner != "" {
-			rec.FrozenBy = &Freezer{
-				Owner: f.Owner, AgentID: f.AgentID, Host: f.Host, PID: f.PID,
-				FrozenAt: lockfile.NewTime(f.FrozenAt), ExpiresAt: lockfile.NewTime(f.ExpiresAt),
-				Reason: truncate(f.Reason, maxReason),
-			}
+			rec.FrozenBy = freezer(f)
 		}
 	}
+	if f := e.Replaced; f != nil {
+		rec.FrozenBy = freezer(f)
+	}
 	return rec
+}
+
+func freezer(f *lokt.Freeze) *Freezer {
+	return &Freezer{
+		Owner: f.Owner, AgentID: f.AgentID, Host: f.Host, PID: f.PID,
+		FrozenAt: lockfile.NewTime(f.FrozenAt), ExpiresAt: lockfile.NewTime(f.ExpiresAt),
+		Reason: truncate(f.Reason, maxReason),
+	}
 }
 
 // Marshal renders rec as one log line, newline included.

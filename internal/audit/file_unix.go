@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -16,13 +17,13 @@ import (
 // unix can rename a file that other processes hold open.
 const RotationSupported = true
 
-// openAppend opens (creating, mode 0600) the log for appending. O_NOFOLLOW
+// openAppend opens (creating, with CreateMode) the log for appending. O_NOFOLLOW
 // keeps a planted symlink from redirecting lokt's writes; O_NONBLOCK keeps a
 // planted FIFO from hanging it. The mode of an existing file is left alone.
 // O_RDWR rather than O_WRONLY: where the kernel emulates flock(2) with
 // byte-range locks (NFS), a shared lock needs a descriptor open for reading.
 func openAppend(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, FileMode)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, CreateMode(filepath.Dir(path)))
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("%s is a symlink; lokt does not write the audit log through one", path)

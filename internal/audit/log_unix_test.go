@@ -36,6 +36,36 @@ func TestNewLogIsPrivate(t *testing.T) {
 	}
 }
 
+// TestSharedRootLogIsGroupWritable: in a setgid root (the documented
+// shared set-up) a new log, and rotation's fresh one, is 0660: every member
+// of the group appends, others get nothing, whatever a permissive umask.
+func TestSharedRootLogIsGroupWritable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode()&os.ModeSetgid == 0 {
+		t.Skipf("cannot set the setgid bit on %s here (%v)", dir, err)
+	}
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	l := New(dir, Config{MaxBytes: 1, Keep: 2})
+	defer l.Close()
+	appendN(t, l, "x", 0, 3)
+	for _, p := range []string{genPath(l.Path(), 1), genPath(l.Path(), 2)} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o660 {
+			t.Fatalf("%s: %v, stat %v; want mode 0660 in a setgid root", p, err, st)
+		}
+	}
+	syscall.Umask(0o022) // a strict umask still narrows it
+	l2 := New(dir, DefaultConfig())
+	defer l2.Close()
+	appendN(t, l2, "x", 3, 4)
+	if st, err := os.Stat(l2.Path()); err != nil || st.Mode().Perm() != 0o640 {
+		t.Fatalf("%v, stat %v; want mode 0640 under umask 022", err, st)
+	}
+}
+
 func TestExistingModeIsNotChanged(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, FileName)

@@ -84,7 +84,7 @@ counted on stderr.`,
 // parseSince reads --since: a positive duration back from now, or an RFC
 // 3339 time (fraction and zone optional in the usual forms).
 func parseSince(v string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
+	if d, err := parseDurationText(v); err == nil {
 		if d <= 0 {
 			return time.Time{}, usageError("--since %q must be positive: it reaches back from now", v)
 		}

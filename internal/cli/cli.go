@@ -57,6 +57,7 @@ func exitCode(err error) int {
 	var held *lokt.HeldError
 	var frozen *lokt.FrozenError
 	var notOwner *lokt.NotOwnerError
+	var freezeOwner *lokt.FreezeOwnerError
 	var liveHolder *lokt.LiveHolderError
 	switch {
 	case err == nil:
@@ -67,7 +68,7 @@ func exitCode(err error) int {
 		return ExitHeld
 	case errors.Is(err, lokt.ErrNotFound):
 		return ExitNotFound
-	case errors.As(err, &notOwner), errors.As(err, &liveHolder):
+	case errors.As(err, &notOwner), errors.As(err, &liveHolder), errors.As(err, &freezeOwner):
 		return ExitNotOwner
 	}
 	return ExitError
@@ -98,6 +99,7 @@ func errorText(err error) string {
 	var notOwner *lokt.NotOwnerError
 	var liveHolder *lokt.LiveHolderError
 	var timeout *lokt.TimeoutError
+	var freezeOwner *lokt.FreezeOwnerError
 	msg := err.Error()
 	switch {
 	case errors.Is(err, lockfile.ErrInvalidName):
@@ -111,6 +113,8 @@ func errorText(err error) string {
 		msg += fmt.Sprintf("\n  it is %s, so anyone may remove it: lokt unlock %s --break-stale", notOwner.State, notOwner.Lock.Name)
 	case errors.As(err, &notOwner):
 		msg += fmt.Sprintf("\n  to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", notOwner.Lock.Name)
+	case errors.As(err, &freezeOwner):
+		msg += fmt.Sprintf("\n  to replace it anyway: add --force (recorded in the audit log); to see it: lokt status %s", freezeOwner.Freeze.Name)
 	case errors.As(err, &liveHolder):
 		msg += liveHolderAdvice(liveHolder)
 	case errors.As(err, &timeout) && errors.As(err, &held):
@@ -194,7 +198,10 @@ Exit codes: 0 ok, 1 error, 2 held/frozen/timed out, 3 not found, 4 not the owner
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Bad flags are bad input: exit 1 with cobra's message.
+		// Version gives --version, printed as `lokt version` prints.
+		Version: versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/internal/rootdir"
 )
 
 // Factory is what commands get from the outside world. Tests replace its
@@ -74,8 +78,13 @@ func (f *Factory) Root(create bool) (*lokt.Root, error) {
 		if _, err := os.Lstat(loc.Dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, errNoRoot
 		}
-	} else if err := requireLocalFS(f.Getenv, loc.Dir); err != nil {
-		return nil, err
+	} else {
+		if err := makeUserRoot(loc); err != nil {
+			return nil, err
+		}
+		if err := requireLocalFS(f.Getenv, loc.Dir); err != nil {
+			return nil, err
+		}
 	}
 	var opts []lokt.Option
 	if f.Observer != nil {
@@ -91,11 +100,34 @@ func (f *Factory) Root(create bool) (*lokt.Root, error) {
 	return r, nil
 }
 
+// makeUserRoot creates the per-user root, and the state directories above
+// it, private to the user (as the XDG rules ask): it records which commands
+// this user ran and when, and no other user shares it.
+func makeUserRoot(loc lokt.Location) error {
+	if loc.Source != string(rootdir.SourceUser) {
+		return nil
+	}
+	if err := os.MkdirAll(loc.Dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create the per-user lock root: %w\n  (%s; set LOKT_ROOT to an absolute, writable directory to use another)", err, loc.Reason)
+	}
+	return nil
+}
+
 // Identity is the caller's owner label and agent id.
 func (f *Factory) Identity() lokt.Identity { return lokt.DefaultIdentity(f.Getenv) }
 
-// Caller is the holder `lock` acts for: the process that ran lokt.
+// EnvHolderPID names the process `lock` holds on behalf of, instead of
+// lokt's parent. A harness exports it once (its own pid, or its job's), so
+// that every lock its short-lived shells take lives exactly as long as it.
+const EnvHolderPID = "LOKT_HOLDER_PID"
+
+// Caller is the holder `lock` acts for and other commands act as: the
+// process named by $LOKT_HOLDER_PID when that is set and valid, else the
+// process that ran lokt.
 func (f *Factory) Caller() lokt.Holder {
+	if h, ok, err := f.envHolder(); ok && err == nil {
+		return h
+	}
 	h, err := lokt.ProcessHolder(f.CallerPID())
 	if err != nil {
 		return lokt.Holder{Host: lokt.Self().Host, PID: f.CallerPID()}
@@ -103,14 +135,84 @@ func (f *Factory) Caller() lokt.Holder {
 	return h
 }
 
-// parseTTL reads a duration flag that must be positive when given.
-func parseDuration(flag, value string, allowZero bool) (time.Duration, error) {
-	d, err := time.ParseDuration(value)
+// envHolder reads $LOKT_HOLDER_PID: ok is false when it is unset; err says
+// why a set value cannot be used (not a pid, or no such process).
+func (f *Factory) envHolder() (h lokt.Holder, ok bool, err error) {
+	v := f.Getenv(EnvHolderPID)
+	if v == "" {
+		return lokt.Holder{}, false, nil
+	}
+	pid, perr := strconv.Atoi(v)
+	if perr != nil || pid <= 0 {
+		return lokt.Holder{}, true, usageError("$%s is %q, which is not a process id\n  export it as the pid of the process the lock should live as long as, e.g. %s=$$ in the harness's own shell, or unset it", EnvHolderPID, v, EnvHolderPID)
+	}
+	h, err = lokt.ProcessHolder(pid)
 	if err != nil {
-		return 0, usageError("--%s %q is not a duration; use Go syntax such as 90s, 5m or 1h30m", flag, value)
+		return lokt.Holder{}, true, usageError("$%s is %d, but no process %d is running, so a lock held for it would be stale at once\n  export the pid of a process that outlives the lock (the agent or job itself), or unset it", EnvHolderPID, pid, pid)
+	}
+	return h, true, nil
+}
+
+// parseDuration reads a duration flag that must be positive when given
+// (or zero, with allowZero).
+func parseDuration(flag, value string, allowZero bool) (time.Duration, error) {
+	d, err := parseDurationText(value)
+	if err != nil {
+		return 0, usageError("--%s %q is not a duration; use Go syntax such as 90s, 5m, 1h30m, or d for days (2d, 1d12h)", flag, value)
 	}
 	if d < 0 || (d == 0 && !allowZero) {
-		return 0, usageError("--%s must be positive (got %s); use Go syntax such as 90s, 5m or 1h30m", flag, value)
+		return 0, usageError("--%s must be positive (got %s); use Go syntax such as 90s, 5m, 1h30m or 2d", flag, value)
 	}
 	return d, nil
+}
+
+// parseDurationText is time.ParseDuration plus a leading count of days
+// ("2d", "1d12h", "4166d16h"), since lokt prints long durations that way
+// and a duration it prints must be one it accepts. A day is 24 hours.
+func parseDurationText(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.ParseUint(days, 10, 32)
+	if err != nil || n > maxDays {
+		return 0, fmt.Errorf("time: invalid duration %q", s)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest == "" {
+		return d, nil
+	}
+	r, err := time.ParseDuration(rest)
+	if err != nil || r < 0 || r > math.MaxInt64-d {
+		return 0, fmt.Errorf("time: invalid duration %q", s)
+	}
+	return d + r, nil
+}
+
+// maxDays keeps a count of days within time.Duration's range (about 292
+// years).
+const maxDays = 100000
+
+// formatDuration prints d exactly, without Duration.String's trailing zero
+// units: 2.5s, 10m, 1h30m, 2d.
+func formatDuration(d time.Duration) string {
+	if d <= 0 {
+		return d.String()
+	}
+	var days string
+	if d >= 24*time.Hour {
+		days = strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+		d %= 24 * time.Hour
+		if d == 0 {
+			return days
+		}
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return days + s
 }

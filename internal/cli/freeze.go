@@ -18,6 +18,8 @@ type FreezeOptions struct {
 	Reason string
 	JSON   bool
 	Quiet  bool
+	// Force replaces another owner's freeze (recorded in the audit log).
+	Force bool
 }
 
 func newCmdFreeze(f *Factory, runF func(*FreezeOptions) error) *cobra.Command {
@@ -31,7 +33,9 @@ func newCmdFreeze(f *Factory, runF func(*FreezeOptions) error) *cobra.Command {
 they wait the freeze out. A current holder is not interrupted. A freeze always
 has a TTL, so a forgotten one ends by itself. Freezes have their own
 namespace: the freeze of "deploy" and a lock named "freeze-deploy" are
-unrelated. Freezing a frozen NAME replaces its freeze.`,
+unrelated. Freezing NAME again under the same owner replaces the freeze;
+replacing another owner's freeze (and its reason) needs --force, and the audit
+log's freeze event then names whose freeze was replaced (frozen_by).`,
 		Example: `  lokt freeze deploy --ttl 2h --reason "release 1.4 in progress"
   lokt freeze migrations --ttl 30m`,
 		Args:              exactlyOneName,
@@ -55,6 +59,7 @@ unrelated. Freezing a frozen NAME replaces its freeze.`,
 	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why, shown to everyone the freeze turns away")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the freeze as JSON")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace another owner's freeze (recorded in the audit log)")
 	return cmd
 }
 
@@ -63,7 +68,7 @@ func runFreeze(ctx context.Context, f *Factory, opts *FreezeOptions) error {
 	if err != nil {
 		return err
 	}
-	fr, err := root.Freeze(ctx, opts.Name, lokt.FreezeOptions{Identity: f.Identity(), Holder: f.Caller(), TTL: opts.TTL, Reason: opts.Reason})
+	fr, err := root.Freeze(ctx, opts.Name, lokt.FreezeOptions{Identity: f.Identity(), Holder: f.Caller(), TTL: opts.TTL, Reason: opts.Reason, Force: opts.Force})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type GuardOptions struct {
 	Timeout    time.Duration
 	KillOnLost bool
 	Quiet      bool
+	// ConflictExit is the exit code when the lock is held or frozen, or the
+	// wait timed out, and CMD never started (default 2).
+	ConflictExit int
 }
 
 // The variables a guarded command finds in its environment, so that nested
@@ -84,7 +87,8 @@ long a crashed holder blocks others, not how long CMD may run. If the lock is
 broken while CMD runs (lokt unlock --force), guard warns on stderr, and with
 --kill-on-lost stops CMD (SIGTERM, then SIGKILL after 10s).`,
 		Example: `  lokt guard deploy -- ./deploy.sh production
-  lokt guard build --wait --timeout 30m -- make -j8
+  lokt guard build --timeout 30m -- make -j8
+  lokt guard backup --quiet --conflict-exit-code 0 -- ./backup.sh
   lokt guard nightly --ttl 2m --kill-on-lost -- ./backup.sh
   lokt guard report -- ./report.sh | jq .`,
 		Args: guardArgs,
@@ -106,10 +110,17 @@ broken while CMD runs (lokt unlock --force), guard warns on stderr, and with
 			if opts.Timeout, err = parseDuration("timeout", timeout, true); err != nil {
 				return err
 			}
+			// As flock -w: a bound on the wait asks for the wait.
+			opts.Wait = opts.Wait || cmd.Flags().Changed("timeout")
+			if err := checkConflictExit(opts.ConflictExit); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
-			return runGuard(cmd.Context(), f, opts)
+			// CMD's own exit codes come back as exitErrors and pass
+			// through untouched.
+			return conflictExit(runGuard(cmd.Context(), f, opts), opts.Quiet, opts.ConflictExit)
 		},
 	}
 	// A command's own flags given without "--" fail here, before guardArgs.
@@ -118,9 +129,10 @@ broken while CMD runs (lokt unlock --force), guard warns on stderr, and with
 	})
 	cmd.Flags().StringVar(&ttl, "ttl", "", "renew the lock every TTL/2 while CMD runs, e.g. 2m (default: no expiry while guard lives)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the lock is free instead of exiting 2")
-	cmd.Flags().StringVar(&timeout, "timeout", "10m", "with --wait: give up after this long (0 = never)")
+	cmd.Flags().StringVar(&timeout, "timeout", "10m", "wait at most this long (implies --wait; 0 = no limit)")
 	cmd.Flags().BoolVar(&opts.KillOnLost, "kill-on-lost", false, "stop CMD if the lock is broken while it runs")
-	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print no progress while waiting")
+	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print no progress while waiting, and nothing when held (errors still print)")
+	cmd.Flags().IntVar(&opts.ConflictExit, "conflict-exit-code", ExitHeld, "exit with this code (0-255) when held, frozen or timed out, without running CMD")
 	return cmd
 }
 
@@ -332,7 +344,7 @@ func (g *guard) release() {
 	case errors.As(err, &still):
 		g.warnf("%v\n  (processes that should outlive the lock must close descriptor %s and leave the process group, e.g. setsid CMD %s>&-)", still, holdFD, holdFD)
 	case errors.Is(err, lokt.ErrLost), errors.Is(err, lokt.ErrNotFound):
-		g.reportLost(err, g.cmd != nil && !g.reaped)
+		g.reportLost(lostCause(g.opts.Name, err), g.cmd != nil && !g.reaped)
 	default:
 		g.warnf("could not release %q: %v\n  it counts as stale once this process and its command have exited, and the next lock or guard takes it", g.opts.Name, err)
 	}
@@ -401,16 +413,38 @@ func (g *guard) warnf(format string, args ...any) {
 }
 
 // startError maps a command that cannot run to the shell's codes: 127 not
-// found, 126 found but not executable.
+// found, 126 found but not executable. The advice is about the command:
+// lokt's own files are not involved in either.
 func startError(name string, err error) error {
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		if errors.Is(err, exec.ErrNotFound) {
 			err = errors.New("command not found")
 		}
-		return &exitError{code: 127, err: fmt.Errorf("guard: %s: %w", name, err)}
+		err = fmt.Errorf("guard: %s: %w", name, err)
+		if strings.ContainsAny(name, " \t") {
+			// A whole shell line given as one word: guard runs CMD
+			// directly, without a shell.
+			err = fmt.Errorf("%w\n  guard runs CMD without a shell; for a shell command line use: lokt guard NAME -- sh -c '%s'", err, strings.ReplaceAll(name, "'", `'\''`))
+		}
+		return &exitError{code: 127, err: err}
 	}
-	return &exitError{code: 126, err: fmt.Errorf("guard: %s: cannot execute: %w", name, err)}
+	return &exitError{code: 126, err: fmt.Errorf("guard: %s: cannot execute: %w\n  check that the command is an executable file (chmod +x %s) with a valid #! line, or run it through its interpreter (e.g. -- sh %s)", name, noPermAdvice{err}, name, name)}
 }
+
+// lostCause words a release that found no record as the lock lost, the
+// text the docs show, rather than the bare "not found" the engine gives.
+func lostCause(name string, err error) error {
+	if errors.Is(err, lokt.ErrLost) {
+		return err
+	}
+	return fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", lokt.ErrLost, name)
+}
+
+// noPermAdvice hides a permission error's identity from errorText, whose
+// advice about the lock root's permissions does not apply to CMD.
+type noPermAdvice struct{ err error }
+
+func (e noPermAdvice) Error() string { return e.err.Error() }
 
 func signalNumber(s os.Signal) int {
 	if n, ok := s.(syscall.Signal); ok {

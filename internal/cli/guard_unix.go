@@ -42,6 +42,3 @@ func exitStatus(ps *os.ProcessState) int {
 	}
 	return ps.ExitCode()
 }
-
-// terminate asks the child to stop; guard follows up with SIGKILL.
-func terminate(p *os.Process) { _ = p.Signal(syscall.SIGTERM) }

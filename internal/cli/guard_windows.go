@@ -14,6 +14,3 @@ func exitStatus(ps *os.ProcessState) int {
 	}
 	return ps.ExitCode()
 }
-
-// terminate has no gentler option than Kill on Windows.
-func terminate(p *os.Process) { _ = p.Kill() }

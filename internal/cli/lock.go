@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,9 @@ type LockOptions struct {
 	PID   int
 	JSON  bool
 	Quiet bool
+	// ConflictExit is the exit code when the lock is held or frozen, or the
+	// wait timed out (default 2), as flock -E.
+	ConflictExit int
 }
 
 func newCmdLock(f *Factory, runF func(*LockOptions) error) *cobra.Command {
@@ -33,10 +37,17 @@ script): the lock stays held while that process lives, until "lokt unlock NAME",
 or until its --ttl passes. Running it again from the same process refreshes it.
 
 Use --pid PID to hold on behalf of another process, or --pid 0 --ttl D for a
-lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
+lock tied to no process (a Makefile recipe or CI step whose shell exits).
+With $LOKT_HOLDER_PID set (and no --pid), the lock is held on behalf of that
+process: a harness that runs each command in a fresh shell exports its own pid
+once, and every lock lives as long as the harness.
+
+--timeout implies --wait. With --quiet a held or frozen lock prints nothing
+(errors still do); --conflict-exit-code N exits N instead of 2 then.`,
 		Example: `  lokt lock deploy --ttl 30m
-  lokt lock deploy --wait --timeout 5m
-  lokt lock migrations --pid 0 --ttl 1h`,
+  lokt lock deploy --timeout 5m
+  lokt lock migrations --pid 0 --ttl 1h
+  lokt lock nightly --quiet --conflict-exit-code 0 || exit 1`,
 		Args:              exactlyOneName,
 		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +59,11 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 			if opts.Timeout, err = parseDuration("timeout", timeout, true); err != nil {
 				return err
 			}
+			// As flock -w: a bound on the wait asks for the wait.
+			opts.Wait = opts.Wait || cmd.Flags().Changed("timeout")
+			if err := checkConflictExit(opts.ConflictExit); err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("pid") {
 				opts.PID = -1
 			} else if opts.PID < 0 {
@@ -56,17 +72,57 @@ lock tied to no process (a Makefile recipe or CI step whose shell exits).`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return runLock(cmd.Context(), f, opts)
+			return conflictExit(runLock(cmd.Context(), f, opts), opts.Quiet, opts.ConflictExit)
 		},
 	}
 	cmd.Flags().StringVar(&ttl, "ttl", "", "time to live, e.g. 30m (default: no expiry while the holder lives)")
 	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "wait until the lock is free instead of exiting 2")
-	cmd.Flags().StringVar(&timeout, "timeout", "10m", "with --wait: give up after this long (0 = never)")
+	cmd.Flags().StringVar(&timeout, "timeout", "10m", "wait at most this long (implies --wait; 0 = no limit)")
 	cmd.Flags().IntVar(&opts.PID, "pid", 0, "hold on behalf of this process (0 = no process; needs --ttl)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the lock as JSON")
-	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success or while waiting")
+	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success, while waiting, or when held (errors still print)")
+	cmd.Flags().IntVar(&opts.ConflictExit, "conflict-exit-code", ExitHeld, "exit with this code (0-255) when held, frozen or timed out")
 	return cmd
 }
+
+// checkConflictExit validates --conflict-exit-code.
+func checkConflictExit(code int) error {
+	if code < 0 || code > 255 {
+		return usageError("--conflict-exit-code must be 0 to 255 (got %d); e.g. 0 to treat a held lock as success, or 75 (EX_TEMPFAIL)", code)
+	}
+	return nil
+}
+
+// conflictExit applies --quiet and --conflict-exit-code to what lock or
+// guard returned: a lock held or frozen by someone else, or a wait that
+// timed out, exits code, silently with quiet. Everything else, including a
+// nested acquisition that would deadlock, keeps its code and message.
+func conflictExit(err error, quiet bool, code int) error {
+	var ee *exitError
+	var held *lokt.HeldError
+	var frozen *lokt.FrozenError
+	conflict := errors.As(err, &held) || errors.As(err, &frozen)
+	if !conflict || errors.As(err, &ee) {
+		return err
+	}
+	if quiet {
+		return silentExit(code)
+	}
+	return &exitError{code: code, err: err}
+}
+
+// askedTimeout reports a wait that reached --timeout with the duration the
+// user asked for, not the measured one rounded (2.5s, not 3s).
+type askedTimeout struct {
+	asked time.Duration
+	err   *lokt.TimeoutError
+}
+
+func (e *askedTimeout) Error() string {
+	return fmt.Sprintf("gave up after waiting %s: %v", formatDuration(e.asked), e.err.Blocker)
+}
+
+func (e *askedTimeout) Unwrap() error { return e.err }
 
 func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 	root, err := f.Root(true)
@@ -74,7 +130,17 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 		return err
 	}
 	holder := f.Caller()
-	if opts.PID >= 0 {
+	if opts.PID < 0 {
+		// An unusable $LOKT_HOLDER_PID is an error, never a silent
+		// fallback to a holder that may die at once.
+		h, ok, err := f.envHolder()
+		if err != nil {
+			return err
+		}
+		if ok {
+			holder = h
+		}
+	} else {
 		if holder, err = lokt.ProcessHolder(opts.PID); err != nil {
 			return usageError("--pid %d: %v", opts.PID, err)
 		}
@@ -157,6 +223,10 @@ func waitFor[T any](ctx context.Context, f *Factory, root *lokt.Root, name strin
 		}
 		if n := sig(); n != 0 && err != nil {
 			return zero, &exitError{code: 128 + n, err: fmt.Errorf("interrupted while waiting for %q; nothing was acquired", name)}
+		}
+		var te *lokt.TimeoutError
+		if timeout > 0 && errors.As(err, &te) {
+			return zero, &askedTimeout{asked: timeout, err: te}
 		}
 		return v, err
 	}

@@ -21,6 +21,7 @@ func (t *tree) deliveredByTerminal(s os.Signal) bool { return deliveredByTermina
 
 func (t *tree) signal(p *os.Process, s os.Signal) { _ = p.Signal(s) }
 
-func (t *tree) terminate(p *os.Process) { terminate(p) }
+// terminate has no gentler option than Kill on Windows.
+func (t *tree) terminate(p *os.Process) { _ = p.Kill() }
 
 func (t *tree) kill(p *os.Process) { _ = p.Kill() }

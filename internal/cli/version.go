@@ -33,6 +33,12 @@ func runVersion(f *Factory, opts *VersionOptions) error {
 	if opts.JSON {
 		return writeJSON(f.IO.Out, info)
 	}
-	fmt.Fprintf(f.IO.Out, "lokt %s (commit %s, built %s, %s, protocol %d)\n", info.Version, info.Commit, info.Date, info.GoVersion, info.ProtocolVersion)
+	fmt.Fprintln(f.IO.Out, versionLine())
 	return nil
+}
+
+// versionLine is what both "lokt version" and "lokt --version" print.
+func versionLine() string {
+	info := version.Get()
+	return fmt.Sprintf("lokt %s (commit %s, built %s, %s, protocol %d)", info.Version, info.Commit, info.Date, info.GoVersion, info.ProtocolVersion)
 }

@@ -29,7 +29,7 @@ func (d *doctor) auditLog() verdict {
 	st, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return d.withConfig(ok("no audit log yet; the first lock operation creates %s with mode %04o (%s)", path, audit.FileMode, rotation), cfgErr)
+		return d.withConfig(ok("no audit log yet; the first lock operation creates %s with mode %04o, less the umask (%s)", path, audit.CreateMode(d.loc.Dir), rotation), cfgErr)
 	case err != nil:
 		return fail(fmt.Sprintf("cannot examine %s: %v", path, err), "check the lock root's permissions")
 	case st.Mode()&fs.ModeSymlink != 0:
@@ -65,14 +65,14 @@ func (d *doctor) auditLog() verdict {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return warn(fmt.Sprintf("this user cannot append to %s (%v): its lock operations succeed but are not recorded", path, err),
-			"give every lokt user write access to the audit log, or remove it so the next lock operation recreates it")
+			"if several users share this root, set it up as docs/protocol.md#shared-roots says (setgid group root, umask 002), then give the group write access to the log: chgrp GROUP "+path+" && chmod 660 "+path)
 	}
 	_ = f.Close()
 	if !audit.RotationSupported && cfg.MaxBytes > 0 && total > cfg.MaxBytes {
 		return warn(fmt.Sprintf("%s; the audit log is not rotated on %s and has grown past the limit", summary, runtime.GOOS),
 			"archive or truncate it by hand while no lokt process runs")
 	}
-	return d.withConfig(ok("%s, not readable by other users, appendable", summary), cfgErr)
+	return d.withConfig(ok("%s, not readable by other users, appendable by this user", summary), cfgErr)
 }
 
 // withConfig turns an ok verdict into a warning about bad rotation

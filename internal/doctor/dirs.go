@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/lokt-dev/lokt/internal/atomicfs"
+	"github.com/lokt-dev/lokt/internal/audit"
 	"github.com/lokt-dev/lokt/internal/fsinfo"
 	"github.com/lokt-dev/lokt/store"
 )
@@ -112,9 +113,35 @@ func (d *doctor) rootPermissions() verdict {
 	}
 	if len(open) > 0 {
 		return warn("world-writable without the sticky bit, so any local user can delete or replace anyone's lock files: "+list(open, 3),
-			"chmod +t on them (anyone may still create locks, only owners may remove their files), or chmod o-w if only one group uses lokt")
+			"share the root with one group instead (see docs/protocol.md#shared-roots), or chmod +t on them (anyone may still create locks, only owners may remove their files)")
+	}
+	if st, err := os.Stat(d.loc.Dir); err == nil && st.Mode()&fs.ModeSetgid != 0 {
+		return d.sharedRoot(st)
 	}
 	return ok("the lock root is not world-writable without the sticky bit")
+}
+
+// sharedRoot checks the documented set-up of a root shared by a group: the
+// root is setgid (new files belong to the group), group-writable, closed
+// to others, and this process's umask keeps group write (so every file it
+// creates, audit.log included, stays writable by the other members).
+func (d *doctor) sharedRoot(st fs.FileInfo) verdict {
+	const setup = "the shared-root set-up: install -d -m 2770 -g GROUP ROOT, and umask 002 for every member's lokt processes (docs/protocol.md#shared-roots)"
+	perm := st.Mode().Perm()
+	group := groupName(st)
+	switch {
+	case perm&0o070 != 0o070:
+		return warn(fmt.Sprintf("%s is setgid (shared with group %s) but mode %04o does not give the group full access, so members cannot create or remove locks there", d.loc.Dir, group, perm),
+			"chmod g+rwx "+d.loc.Dir+"; "+setup)
+	case perm&0o007 != 0:
+		return warn(fmt.Sprintf("%s is shared with group %s but mode %04o lets other users in: non-members can read who locked what", d.loc.Dir, group, perm),
+			"chmod o-rwx "+d.loc.Dir+"; "+setup)
+	}
+	if mask, known := umask(); known && mask&0o060 != 0 {
+		return warn(fmt.Sprintf("%s is shared with group %s, but this process's umask %04o removes group access: the guard files and audit.log it creates will not be writable by the other members", d.loc.Dir, group, mask),
+			"run every member's lokt with umask 002 (in a crontab line: umask 002; lokt ...); "+setup)
+	}
+	return ok("%s is shared with group %s (setgid, mode %04o): new files belong to the group and are group-writable (audit.log %04o), other users cannot enter", d.loc.Dir, group, perm, audit.SharedFileMode)
 }
 
 func exists(path string) bool {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/internal/rootdir"
 	"github.com/lokt-dev/lokt/internal/version"
 )
 
@@ -117,7 +118,7 @@ func Run(opts Options) *Report {
 	d.rep = rep
 	loc, err := opts.Locate()
 	if err != nil {
-		d.add(CheckRoot, fail(err.Error(), "run lokt from inside the project, or set LOKT_ROOT to the directory that should hold the locks"))
+		d.add(CheckRoot, fail(err.Error(), "follow the advice above, or set LOKT_ROOT to the absolute path of the directory that should hold the locks"))
 		d.add(CheckPlatform, d.platform())
 		return rep
 	}
@@ -172,10 +173,10 @@ func (d *doctor) add(name string, v verdict) {
 
 func (d *doctor) checkLocation() {
 	msg := fmt.Sprintf("%s (chosen by %s: %s)", d.loc.Dir, d.loc.Source, d.loc.Reason)
-	if d.loc.Source == "cwd" {
-		d.add(CheckRoot, warn(msg+"; processes working in other directories will not find it and will not coordinate with this one",
-			"create the shared root where every process will find it (mkdir .lokt at the top of the project, or use a git repository), or set LOKT_ROOT for every process"))
-		return
+	if d.loc.Source == string(rootdir.SourceUser) {
+		// Not a problem: one user's jobs meet here wherever they start. Say
+		// who does not, so nobody expects another account to coordinate.
+		msg += "; every process of this user outside git and outside a .lokt tree shares it, other users do not (for a root shared by several users, see docs/protocol.md#shared-roots)"
 	}
 	d.add(CheckRoot, ok("%s", msg))
 }

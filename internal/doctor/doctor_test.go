@@ -206,11 +206,11 @@ func TestLocationProblems(t *testing.T) {
 	if !rep.Failed() || len(rep.Checks) != 2 {
 		t.Fatalf("report %+v", rep)
 	}
-	dir := filepath.Join(t.TempDir(), ".lokt")
+	dir := filepath.Join(t.TempDir(), "state", "lokt")
 	rep = Run(Options{Locate: func() (lokt.Location, error) {
-		return lokt.Location{Dir: dir, Source: "cwd", Reason: "nothing found"}, nil
+		return lokt.Location{Dir: dir, Source: "user", Reason: "nothing found"}, nil
 	}})
-	want(t, rep, CheckRoot, Warn, "other directories", "LOKT_ROOT")
+	want(t, rep, CheckRoot, OK, "other users do not", "shared-roots")
 }
 
 func TestBadDirectories(t *testing.T) {

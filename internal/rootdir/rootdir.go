@@ -20,7 +20,7 @@ const (
 	SourceEnv    Source = "env"     // $LOKT_ROOT
 	SourceGit    Source = "git"     // <git common dir>/lokt
 	SourceWalkUp Source = "walk-up" // nearest existing .lokt/ at or above cwd
-	SourceCwd    Source = "cwd"     // ./.lokt (created on first use by the caller, not by Find)
+	SourceUser   Source = "user"    // the per-user, machine-wide root (created on first use by the caller, not by Find)
 )
 
 // Result is the chosen lock root and why it was chosen.
@@ -39,8 +39,13 @@ const gitLockDir = "lokt"
 // dotLokt is the lock root's name outside git.
 const dotLokt = ".lokt"
 
-// Find chooses the lock root for a process whose working directory is cwd.
-// getenv is os.Getenv in production (nil means os.Getenv). It never creates
+// Find chooses the lock root for a process whose working directory is cwd:
+// $LOKT_ROOT (absolute only), else lokt/ in the git common directory, else
+// the nearest .lokt directory at or above cwd, else the per-user root. It
+// never answers "the current directory": two jobs started in two places
+// must meet in one root. A .lokt symlink met on the way up is an error, not
+// skipped. getenv is os.Getenv in production (nil means os.Getenv); HOME,
+// XDG_STATE_HOME and LocalAppData are read through it. It never creates
 // anything.
 //
 // cwd is resolved to its physical path first, as git and the kernel do, so
@@ -53,16 +58,12 @@ func Find(cwd string, getenv func(string) string) (Result, error) {
 		getenv = os.Getenv
 	}
 	if v := getenv(EnvRoot); v != "" {
-		dir := v
-		if !filepath.IsAbs(dir) {
-			phys, err := physical(cwd)
-			if err != nil {
-				return Result{}, err
-			}
-			dir = filepath.Join(phys, dir)
+		dir, err := checkEnvRoot(v, cwd, getenv)
+		if err != nil {
+			return Result{}, err
 		}
 		return Result{
-			Dir:    filepath.Clean(dir),
+			Dir:    dir,
 			Source: SourceEnv,
 			Reason: fmt.Sprintf("$%s is set to %q", EnvRoot, v),
 		}, nil
@@ -87,8 +88,6 @@ func Find(cwd string, getenv func(string) string) (Result, error) {
 
 	for d := phys; ; d = filepath.Dir(d) {
 		p := filepath.Join(d, dotLokt)
-		// Lstat: a .lokt symlink is not followed, and neither it nor a
-		// regular file named .lokt counts.
 		fi, err := os.Lstat(p)
 		switch {
 		case err == nil && fi.IsDir():
@@ -97,21 +96,78 @@ func Find(cwd string, getenv func(string) string) (Result, error) {
 				Source: SourceWalkUp,
 				Reason: fmt.Sprintf("not in a git repository; %s is the nearest existing .lokt directory at or above %s", p, phys),
 			}, nil
+		case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+			// Passing over it would let every directory below choose a
+			// root of its own; following it would give one directory two
+			// names, and every file operation stays inside the root
+			// without following links. So neither: the user decides.
+			return Result{}, symlinkError(p)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
 			// Guessing past an unreadable level could split one namespace
 			// in two, so refuse.
 			return Result{}, fmt.Errorf("rootdir: %w", err)
 		}
+		// A regular file named .lokt is not a root and is passed over.
 		if filepath.Dir(d) == d {
 			break
 		}
 	}
 
+	dir, err := userRoot(getenv)
+	if err != nil {
+		return Result{}, err
+	}
 	return Result{
-		Dir:    filepath.Join(phys, dotLokt),
-		Source: SourceCwd,
-		Reason: fmt.Sprintf("not in a git repository and no .lokt directory at or above %s, so .lokt in the current directory", phys),
+		Dir:    dir,
+		Source: SourceUser,
+		Reason: fmt.Sprintf("not in a git repository and no .lokt directory at or above %s, so this user's machine-wide root", phys),
 	}, nil
+}
+
+// checkEnvRoot accepts $LOKT_ROOT only as an absolute path. A relative one
+// names a different directory for every job that starts elsewhere, and a
+// leading "~" is expanded by interactive shells but not by cron, systemd
+// or exec, so both would silently split one namespace.
+func checkEnvRoot(v, cwd string, getenv func(string) string) (string, error) {
+	if strings.HasPrefix(v, "~") {
+		fix := "an absolute path"
+		if home := getenv("HOME"); filepath.IsAbs(home) && (v == "~" || strings.HasPrefix(v, "~/")) {
+			fix = fmt.Sprintf("%s=%s", EnvRoot, filepath.Join(home, strings.TrimPrefix(v, "~")))
+		}
+		return "", fmt.Errorf("$%s is %q: lokt does not expand \"~\" (neither does cron: it would name a directory called \"~\"); use %s", EnvRoot, v, fix)
+	}
+	if !filepath.IsAbs(v) {
+		example := "$PWD/" + v
+		if phys, err := physical(cwd); err == nil {
+			example = filepath.Join(phys, v)
+		}
+		return "", fmt.Errorf("$%s is %q, a relative path, which names another directory for every job started elsewhere; use an absolute path, e.g. %s=%s", EnvRoot, v, EnvRoot, example)
+	}
+	return filepath.Clean(v), nil
+}
+
+// symlinkError explains a .lokt symlink found by discovery.
+func symlinkError(link string) error {
+	target, err := os.Readlink(link)
+	if err != nil {
+		target = "its target"
+	} else if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(link), target)
+	}
+	return fmt.Errorf("%s is a symlink; lokt does not follow a .lokt link, and will not choose a root below it either\n"+
+		"  either make it a real directory (rm %s && mkdir %s),\n"+
+		"  or point every process at the shared root explicitly: export %s=%s", link, link, link, EnvRoot, target)
+}
+
+// userRoot is the per-user, machine-wide root: every process of one user
+// outside git and outside any .lokt tree shares it, wherever it starts.
+// The location is the platform's per-user state directory (userstate_*.go).
+func userRoot(getenv func(string) string) (string, error) {
+	base, err := userStateDir(getenv)
+	if err != nil {
+		return "", fmt.Errorf("rootdir: no .lokt directory and no git repository here, and %w; set %s to an absolute path", err, EnvRoot)
+	}
+	return filepath.Join(base, "lokt"), nil
 }
 
 // physical returns the absolute, symlink-free form of dir.

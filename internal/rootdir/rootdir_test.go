@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -87,19 +88,11 @@ func noEnv(string) string { return "" }
 func TestFindEnv(t *testing.T) {
 	base := tempDir(t)
 	cwd := mkdir(t, base, "a", "b")
-	link := filepath.Join(base, "link")
-	if err := os.Symlink(cwd, link); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name, cwd, root, want string
 	}{
 		{"absolute", cwd, "/srv/locks/../lk", "/srv/lk"},
 		{"absolute ignores missing cwd", filepath.Join(base, "missing"), "/srv/lk/", "/srv/lk"},
-		{"relative", cwd, "locks/../shared", filepath.Join(cwd, "shared")},
-		{"relative dot-dot", cwd, "../c", filepath.Join(base, "a", "c")},
-		// The kernel resolves .. physically, and so does Find.
-		{"relative via symlinked cwd", link, "../c", filepath.Join(base, "a", "c")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,14 +105,46 @@ func TestFindEnv(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Find(filepath.Join(base, "missing"), envMap(map[string]string{"LOKT_ROOT": "rel"})); err == nil {
-		t.Error("relative LOKT_ROOT with a missing cwd: want error")
+}
+
+// TestFindEnvRefused: a relative or "~" LOKT_ROOT names a different
+// directory depending on where and how a job starts, so it is refused with
+// the absolute path to use instead.
+func TestFindEnvRefused(t *testing.T) {
+	base := tempDir(t)
+	cwd := mkdir(t, base, "a")
+	tests := []struct {
+		name, root, home string
+		want             []string
+	}{
+		{"relative", "locks", "/home/u", []string{`"locks", a relative path`, "LOKT_ROOT=" + filepath.Join(cwd, "locks")}},
+		{"dot", "./locks", "/home/u", []string{"relative path", "LOKT_ROOT=" + filepath.Join(cwd, "locks")}},
+		{"tilde slash", "~/locks", "/home/u", []string{`does not expand "~"`, "use LOKT_ROOT=/home/u/locks"}},
+		{"tilde alone", "~", "/home/u", []string{"use LOKT_ROOT=/home/u"}},
+		{"tilde user", "~bob/locks", "/home/u", []string{`does not expand "~"`, "use an absolute path"}},
+		{"tilde without HOME", "~/locks", "", []string{"use an absolute path"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Find(cwd, envMap(map[string]string{"LOKT_ROOT": tt.root, "HOME": tt.home}))
+			if err == nil {
+				t.Fatalf("Find with LOKT_ROOT=%q = %+v, want an error", tt.root, res)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := os.Lstat(filepath.Join(cwd, "~")); err == nil {
+		t.Error("Find created ~")
 	}
 }
 
 func TestFindEnvDefaultGetenv(t *testing.T) {
 	base := tempDir(t)
-	t.Setenv("LOKT_ROOT", "x")
+	t.Setenv("LOKT_ROOT", filepath.Join(base, "x"))
 	res, err := Find(base, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -216,8 +241,8 @@ func TestFindIgnoresGitEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Source != SourceCwd {
-		t.Errorf("Find with GIT_DIR set = %+v, want cwd source", res)
+	if res.Source != SourceUser {
+		t.Errorf("Find with GIT_DIR set = %+v, want the per-user root", res)
 	}
 }
 
@@ -229,15 +254,11 @@ func TestFindNonGit(t *testing.T) {
 	mkdir(t, up, ".lokt")
 	upCwd := mkdir(t, up, "a", "b")
 
-	// A regular file and a symlink named .lokt are passed over.
+	// A regular file named .lokt is passed over.
 	skip := mkdir(t, base, "skip")
 	mkdir(t, skip, ".lokt")
 	writeFile(t, filepath.Join(mkdir(t, skip, "f"), ".lokt"), "not a dir")
-	target := mkdir(t, base, "target")
-	if err := os.Symlink(target, filepath.Join(mkdir(t, skip, "f", "l"), ".lokt")); err != nil {
-		t.Fatal(err)
-	}
-	skipCwd := mkdir(t, skip, "f", "l", "z")
+	skipCwd := mkdir(t, skip, "f", "z")
 
 	// .lokt in cwd itself.
 	here := mkdir(t, base, "here")
@@ -248,20 +269,23 @@ func TestFindNonGit(t *testing.T) {
 	mkdir(t, fake, ".git")
 
 	none := mkdir(t, base, "none", "x")
+	state := filepath.Join(base, "home", ".local", "state", "lokt")
+	env := envMap(map[string]string{"HOME": filepath.Join(base, "home")})
 
 	tests := []struct {
 		name, cwd, want string
 		src             Source
 	}{
 		{"two levels up", upCwd, filepath.Join(up, ".lokt"), SourceWalkUp},
-		{"file and symlink skipped", skipCwd, filepath.Join(skip, ".lokt"), SourceWalkUp},
+		{"file skipped", skipCwd, filepath.Join(skip, ".lokt"), SourceWalkUp},
 		{"in cwd", here, filepath.Join(here, ".lokt"), SourceWalkUp},
-		{"invalid .git dir", fake, filepath.Join(fake, ".lokt"), SourceCwd},
-		{"nothing found", none, filepath.Join(none, ".lokt"), SourceCwd},
+		{"invalid .git dir", fake, state, SourceUser},
+		{"nothing found", none, state, SourceUser},
+		{"nothing found, elsewhere", base, state, SourceUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Find(tt.cwd, noEnv)
+			res, err := Find(tt.cwd, env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,8 +297,76 @@ func TestFindNonGit(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Lstat(filepath.Join(none, ".lokt")); err == nil {
-		t.Error("Find created .lokt")
+	for _, p := range []string{filepath.Join(none, ".lokt"), state} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("Find created %s", p)
+		}
+	}
+}
+
+// TestFindDotLoktSymlink: a .lokt symlink is neither followed nor passed
+// over (which let two subdirectories each make a .lokt of their own), but
+// refused, naming the link and both fixes.
+func TestFindDotLoktSymlink(t *testing.T) {
+	base := tempDir(t)
+	target := mkdir(t, base, "target")
+	proj := mkdir(t, base, "proj")
+	link := filepath.Join(proj, ".lokt")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	// Dangling links are refused too: they would be created through.
+	dangling := mkdir(t, base, "dangling")
+	if err := os.Symlink("gone", filepath.Join(dangling, ".lokt")); err != nil {
+		t.Fatal(err)
+	}
+	env := envMap(map[string]string{"HOME": filepath.Join(base, "home")})
+	for _, tt := range []struct{ cwd, link, target string }{
+		{proj, link, target},
+		{mkdir(t, proj, "sub1"), link, target},
+		{mkdir(t, proj, "sub2", "deeper"), link, target},
+		{dangling, filepath.Join(dangling, ".lokt"), filepath.Join(dangling, "gone")},
+	} {
+		res, err := Find(tt.cwd, env)
+		if err == nil {
+			t.Fatalf("Find(%s) = %+v, want an error about the .lokt symlink", tt.cwd, res)
+		}
+		for _, w := range []string{tt.link + " is a symlink", "rm " + tt.link + " && mkdir " + tt.link, "LOKT_ROOT=" + tt.target} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Find(%s) error %q does not contain %q", tt.cwd, err, w)
+			}
+		}
+	}
+	for _, sub := range []string{"sub1", "sub2", filepath.Join("sub2", "deeper")} {
+		if _, err := os.Lstat(filepath.Join(proj, sub, ".lokt")); err == nil {
+			t.Errorf("a second root was created in %s", sub)
+		}
+	}
+}
+
+// TestUserStateDir covers the XDG rules on Linux and the BSDs.
+func TestUserStateDir(t *testing.T) {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "windows" {
+		t.Skip("XDG rules apply on Linux and the BSDs")
+	}
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HOME": "/home/u"}, "/home/u/.local/state/lokt"},
+		{map[string]string{"HOME": "/home/u", "XDG_STATE_HOME": "/var/st/"}, "/var/st/lokt"},
+		// The spec: a relative XDG_STATE_HOME is invalid and ignored.
+		{map[string]string{"HOME": "/home/u", "XDG_STATE_HOME": "st"}, "/home/u/.local/state/lokt"},
+	}
+	for _, tt := range tests {
+		got, err := userRoot(envMap(tt.env))
+		if err != nil || got != tt.want {
+			t.Errorf("userRoot(%v) = %q, %v; want %s", tt.env, got, err, tt.want)
+		}
+	}
+	_, err := userRoot(envMap(map[string]string{"HOME": "rel"}))
+	if err == nil || !strings.Contains(err.Error(), "LOKT_ROOT") {
+		t.Errorf("userRoot without an absolute HOME: %v, want an error naming LOKT_ROOT", err)
 	}
 }
 
