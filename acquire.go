@@ -26,6 +26,15 @@ type AcquireOptions struct {
 	// *FrozenError in the way. For progress messages.
 	OnBlocked func(blocker error)
 	Meta      map[string]string
+	// Shared takes the lock shared: any number of shared holders at once,
+	// none while an exclusive holder has it.
+	Shared bool
+	// Slots, when not 0, makes the name a counting semaphore: at most Slots
+	// holders at once (1..MaxSlots). Every holder must give the same count.
+	Slots int
+
+	// waitID names the caller's place in a version 2 line while it waits.
+	waitID string
 
 	// Set by Hold: the acquisition's lock_id, chosen before the record is
 	// written because the store's evidence is named after it.
@@ -46,7 +55,7 @@ func (o *AcquireOptions) validate(name string) error {
 	if o.Holder.PID < 0 {
 		return fmt.Errorf("pid must not be negative (got %d)", o.Holder.PID)
 	}
-	return nil
+	return validateSlots(o)
 }
 
 // Acquire takes the lock name for o.Holder, or refreshes it (new expiry,
@@ -69,11 +78,17 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	if err := o.validate(name); err != nil {
 		return nil, err
 	}
+	if _, ok := r.store.(store.MultiHolder); o.multi() && !ok {
+		return nil, fmt.Errorf("slots and shared holders are not supported on the lock store at %s yet (only on the file backend); take %q exclusively", r.store.Location(), name)
+	}
 	if o.Holder.Host == "" {
 		// A zero Holder means no process; the record still needs a host.
 		o.Holder.Host = r.host
 	}
 	start := r.now()
+	if o.Wait {
+		o.waitID = newLockID()
+	}
 	l, _, err := r.tryAcquire(ctx, name, &o, true)
 	if !o.Wait || !isBlocked(err) {
 		return l, err
@@ -87,12 +102,20 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		}
 		return ctx.Err()
 	}
+	if o.multi() || multiBlock(err) {
+		return r.waitMulti(ctx, name, &o, timedOut)
+	}
 	if q, ok := r.store.(store.Queue); ok {
 		if first, leave, qerr := q.Line(store.Key{NS: store.Locks, Name: name}); qerr == nil {
-			defer leave()
 			var done bool
 			l, done, err = r.waitForTurn(ctx, name, &o, first, err)
-			if done {
+			leave()
+			switch {
+			case multiBlock(err):
+				// The name went shared (or slots) meanwhile: its line is
+				// in the record now.
+				return r.waitMulti(ctx, name, &o, timedOut)
+			case done:
 				if err != nil && ctx.Err() != nil && isBlocked(err) {
 					return nil, timedOut(err)
 				}
@@ -102,7 +125,11 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		// Without a line (e.g. a read-only guard directory) every waiter
 		// works for the lock as the head does.
 	}
-	return r.waitAtHead(ctx, name, &o, timedOut)
+	l, err = r.waitAtHead(ctx, name, &o, timedOut)
+	if multiBlock(err) {
+		return r.waitMulti(ctx, name, &o, timedOut)
+	}
+	return l, err
 }
 
 // waitForTurn waits in line, retrying on its own every lineRecheck. It
@@ -120,7 +147,7 @@ func (r *Root) waitForTurn(ctx context.Context, name string, o *AcquireOptions, 
 		case <-timer.C:
 		}
 		l, _, err := r.tryAcquire(ctx, name, o, false)
-		if !isBlocked(err) {
+		if !isBlocked(err) || multiBlock(err) {
 			return l, true, err
 		}
 		blocker = err
@@ -145,7 +172,7 @@ func (r *Root) waitAtHead(ctx context.Context, name string, o *AcquireOptions, t
 	delay := minPoll
 	for {
 		l, until, blocker := r.tryAcquire(ctx, name, o, false)
-		if !isBlocked(blocker) {
+		if !isBlocked(blocker) || multiBlock(blocker) {
 			return l, blocker
 		}
 		if o.OnBlocked != nil {
@@ -200,6 +227,7 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 		events []Event
 		until  time.Time
 		broken *lockfile.Lock // the stale record this acquisition replaced
+		ma     multiAttempt
 	)
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, seq uint64) (store.Change, error) {
 		now := r.now()
@@ -211,6 +239,24 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 		frozen, err := r.activeFreeze(ctx, name)
 		if err != nil {
 			return store.Change{}, err
+		}
+		if o.multi() || (cur != nil && isMulti(cur)) {
+			ma = multiAttempt{}
+			var v *lockfile.Multi
+			if cur != nil {
+				var corrupt *CorruptError
+				v, err = r.decodeView(name, cur)
+				switch {
+				case errors.As(err, &corrupt) && frozen == nil:
+					v = nil
+					ma.events = append(ma.events, Event{Time: now, Type: EventCorruptBreak, Name: name, Actor: actor, Reason: corrupt.Err.Error()})
+				case errors.As(err, &corrupt):
+					v = nil
+				case err != nil:
+					return store.Change{}, err
+				}
+			}
+			return r.acquireMulti(ctx, name, o, v, frozen, seq, now, reportDeny, &ma)
 		}
 		var old *lockfile.Lock
 		var oldState State
@@ -273,6 +319,17 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 		events = append(events, Event{Time: now, Type: EventAcquire, Name: name, Actor: actor, Lock: result})
 		return put(rec, rec.Token)
 	})
+	if ma.events != nil || ma.result != nil || ma.blocked != nil {
+		events, result, until = ma.events, ma.result, ma.until
+		if err == nil {
+			for _, g := range ma.gone {
+				r.forget(ctx, fromRecord(g))
+			}
+			if ma.blocked != nil {
+				err = ma.blocked
+			}
+		}
+	}
 	if err == nil || isBlocked(err) { // a deny is reported; a failed write is not a change
 		r.emitAll(events)
 	}

@@ -25,9 +25,23 @@ type HeldError struct {
 	Foreign string
 	// Now is when the lock was judged, for the ages in the message.
 	Now time.Time
+
+	// Multi is set when the name has shared or slot holders or a line:
+	// Lock is then its first holder (or first waiter when nobody holds it).
+	Multi   bool
+	Mode    string
+	Slots   int
+	Holders int
+	// Ahead is how many wait in line before the caller; Position is the
+	// caller's own place (1 = head), 0 when it has none.
+	Ahead    int
+	Position int
 }
 
 func (e *HeldError) Error() string {
+	if e.Multi {
+		return fmt.Sprintf("lock %q is not available: %s", e.Lock.Name, describeHolders(e))
+	}
 	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign))
 }
 
@@ -108,7 +122,7 @@ type UnsupportedVersionError struct {
 }
 
 func (e *UnsupportedVersionError) Error() string {
-	return fmt.Sprintf("%s was written by protocol version %d but this lokt knows only version 1; upgrade lokt (the file was left untouched)", e.Path, e.Version)
+	return fmt.Sprintf("%s was written by protocol version %d but this lokt knows only versions 1 and 2; upgrade lokt (the file was left untouched)", e.Path, e.Version)
 }
 
 // NoProcessError reports a --pid that names no running process.

@@ -307,9 +307,12 @@ func (h *Held) beat(ctx context.Context) error {
 		return fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", ErrLost, h.name)
 	case err != nil:
 		return err
-	case st.Lock == nil:
+	case st.Lock == nil && st.Problem != nil:
 		return st.Problem
-	case st.Lock.LockID != id:
+	case holdsID(st, id):
+	case st.Lock == nil:
+		return fmt.Errorf("%w: %q no longer has this holder (lock_id %s)", ErrLost, h.name, id)
+	default:
 		l := st.Lock
 		return fmt.Errorf("%w: %q now belongs to %s@%s pid %d (lock_id %s)", ErrLost, h.name, l.Owner, l.Host, l.PID, l.LockID)
 	}

@@ -40,7 +40,7 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
 		now := r.now()
 		events = events[:0]
-		old, err := r.decodeOwn(name, cur, lockID)
+		v, old, err := r.ownEntry(name, cur, lockID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -65,9 +65,9 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 			old.PGID = o.Group
 			reason = fmt.Sprintf("command's process group %d recorded", o.Group)
 		}
-		result = fromRecord(old)
+		result = withMode(fromRecord(old), v)
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})
-		return put(old, 0)
+		return putView(v, 0)
 	})
 	if err == nil { // a failed write changed nothing to report
 		r.emitAll(events)
@@ -196,6 +196,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	}
 	var removed *Lock
 	var events []Event
+	var gone []*Lock
 	actor := Actor{Identity: o.Identity, Holder: o.Holder}
 	owner := o.Owner
 	if o.AsOwner != "" {
@@ -203,24 +204,45 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	}
 	err := r.store.Update(ctx, store.Key{NS: store.Locks, Name: name}, func(cur []byte, _ uint64) (store.Change, error) {
 		now := r.now()
-		events, removed = events[:0], nil
+		events, removed, gone = events[:0], nil, nil
 		if cur == nil {
 			return store.Change{}, fmt.Errorf("lock %q: %w", name, ErrNotFound)
 		}
 		if o.LockID != "" {
 			// Precondition: still the acquisition the caller means.
-			old, err := r.decodeOwn(name, cur, o.LockID)
+			v, old, err := r.ownEntry(name, cur, o.LockID)
 			if err != nil {
 				return store.Change{}, err
 			}
 			if o.unless != nil && o.unless(old) {
 				return store.Change{}, nil
 			}
-			if o.Mode == ReleaseOwn {
-				removed = fromRecord(old)
-				events = append(events, Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: removed})
-				return remove(old), nil
+			if o.Mode == ReleaseOwn || isMulti(cur) {
+				// One holder's entry goes; in a version 2 record the
+				// others stay.
+				ev := Event{Time: now, Type: EventRelease, Name: name, Actor: actor, Lock: withMode(fromRecord(old), v)}
+				switch o.Mode {
+				case BreakStale:
+					state := r.judge(ctx, old, now)
+					if !state.Stale() {
+						return store.Change{}, &HeldError{Lock: ev.Lock, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
+					}
+					ev.Type, ev.Reason = EventStaleBreak, string(state)
+				case Force:
+					ev.Type, ev.Reason = EventForceBreak, string(r.judge(ctx, old, now))
+				}
+				removed = ev.Lock
+				events = append(events, ev)
+				dropHolder(v, old)
+				ch, err := putView(v, 0)
+				if ch.Op == store.Delete {
+					ch.Durable = mustSurviveCrash(old)
+				}
+				return ch, err
 			}
+		}
+		if isMulti(cur) {
+			return r.releaseMulti(ctx, name, o, owner, cur, now, actor, &removed, &events, &gone)
 		}
 		old, err := r.decodeLock(name, cur)
 		var corrupt *CorruptError
@@ -265,6 +287,12 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
+	if gone != nil {
+		for _, g := range gone {
+			r.forget(ctx, g)
+		}
+		return removed, nil
+	}
 	r.forget(ctx, removed)
 	return removed, nil
 }
@@ -289,6 +317,9 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 			if cur == nil {
 				return store.Change{}, nil
 			}
+			if isMulti(cur) {
+				return r.pruneMulti(ctx, name, cur, actor, &events)
+			}
 			now := r.now()
 			old, err := r.decodeLock(name, cur)
 			var corrupt *CorruptError
@@ -309,8 +340,10 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 		if err != nil {
 			errs = append(errs, r.wrapStoreErr(name, err))
 		} else if len(events) > 0 {
-			if gone := events[0].Lock; gone != nil {
-				r.forget(ctx, gone)
+			for _, e := range events {
+				if e.Lock != nil {
+					r.forget(ctx, e.Lock)
+				}
 			}
 			r.emitAll(events)
 			pruned = append(pruned, name)

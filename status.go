@@ -20,6 +20,14 @@ type Status struct {
 	Problem error
 	// Now is when State was judged.
 	Now time.Time
+
+	// For a name in shared or slots mode, or with a line: its mode and
+	// slot count, every holder (Lock is the first live one) and every
+	// waiter in line order. A plain exclusive lock has one holder here.
+	Mode    string
+	Slots   int
+	Holders []HolderState
+	Waiters []Waiter
 }
 
 // Get reads and judges one lock. A missing lock gives an error wrapping
@@ -41,6 +49,19 @@ func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
 func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 	now := r.now()
 	st := &Status{Name: name, Now: now}
+	if isMulti(data) {
+		v, err := r.decodeView(name, data)
+		var corrupt *CorruptError
+		switch {
+		case errors.As(err, &corrupt):
+			st.State, st.Problem = StateCorrupt, err
+		case err != nil:
+			st.State, st.Problem = StateUnsupported, err
+		default:
+			r.statusMulti(ctx, st, v)
+		}
+		return st
+	}
 	l, err := r.decodeLock(name, data)
 	var corrupt *CorruptError
 	switch {
@@ -56,6 +77,8 @@ func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 			st.Lock.ChildPID, st.Lock.ChildStart, st.Lock.PGID = t.ChildPID, t.ChildStart, t.PGID
 		}
 		st.State = r.judge(ctx, l, now)
+		st.Mode = ModeExclusive
+		st.Holders = []HolderState{{Lock: st.Lock, State: st.State}}
 	}
 	return st
 }

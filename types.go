@@ -32,6 +32,10 @@ type Lock struct {
 	TTL        time.Duration     `json:"-"`
 	Token      uint64            `json:"token,omitempty"`
 	Meta       map[string]string `json:"meta,omitempty"`
+	// Mode is "shared" or "slots" for a holder of a multi-holder name,
+	// empty for an exclusive lock; Slots is the name's slot count.
+	Mode  string `json:"mode,omitempty"`
+	Slots int    `json:"slots,omitempty"`
 }
 
 // Freeze blocks new acquisitions of a name until it expires.
@@ -56,6 +60,9 @@ const (
 	StateDead        State = "dead"        // holder, its command's process tree and its evidence are gone
 	StateCorrupt     State = "corrupt"     // the file is not a valid record (outside damage)
 	StateUnsupported State = "unsupported" // written by a newer protocol version
+	// StateWaiting: nobody holds the name, but processes wait in line for
+	// it (the moment between a holder leaving and the head taking over).
+	StateWaiting State = "waiting"
 )
 
 // Stale reports whether an acquirer may break a lock in this state.

@@ -87,6 +87,25 @@ type Store interface {
 	Location() string
 }
 
+// MultiHolder is implemented by stores that keep records of protocol
+// version 2 (slots, shared holders, waiters in line): the file backend. On
+// other stores the engine refuses slots and shared holds instead of
+// guessing how their leases would map onto several holders.
+type MultiHolder interface {
+	MultiHolder()
+}
+
+// ChangeWatcher is implemented by stores that can report every change of
+// a record, not only its removal: a slot freed in a multi-holder record is
+// a rewrite, and `lokt status --watch` redraws on every change. Waiters on
+// plain exclusive locks keep using Watch, which wakes them only when the
+// record is removed.
+type ChangeWatcher interface {
+	// WatchChanges is Watch for every write or removal of one of keys. A
+	// key with an empty Name stands for every record of its namespace.
+	WatchChanges(ctx context.Context, keys ...Key) (<-chan struct{}, error)
+}
+
 // ErrUnsafe is wrapped when a record's storage is not something the backend
 // will touch (for files: a symlink, a directory, a device).
 var ErrUnsafe = errors.New("unsafe record path")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -214,39 +215,6 @@ func TestReadFileSizeLimit(t *testing.T) {
 	}
 }
 
-func TestEnsureDir(t *testing.T) {
-	base := t.TempDir()
-	nested := filepath.Join(base, "a", "b", "c")
-	if err := EnsureDir(nested, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Lstat(nested); err != nil || !st.IsDir() {
-		t.Fatalf("not created: %v", err)
-	}
-	if err := EnsureDir(nested, 0o755); err != nil {
-		t.Fatalf("existing directory: %v", err)
-	}
-
-	link := filepath.Join(base, "link")
-	if err := os.Symlink(nested, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureDir(link, 0o755); err == nil || !strings.Contains(err.Error(), "symlink") {
-		t.Errorf("EnsureDir(symlink to a directory) = %v, want a refusal naming the symlink", err)
-	}
-
-	file := filepath.Join(base, "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureDir(file, 0o755); err == nil || !strings.Contains(err.Error(), "regular file") {
-		t.Errorf("EnsureDir(regular file) = %v, want a refusal", err)
-	}
-	if err := EnsureDir(filepath.Join(file, "sub"), 0o755); err == nil {
-		t.Error("EnsureDir below a regular file succeeded")
-	}
-}
-
 func TestIsTemp(t *testing.T) {
 	if !IsTemp(TempPrefix + "x.json-0a1b2c") {
 		t.Error("IsTemp(temp name) = false")
@@ -275,22 +243,29 @@ func TestKind(t *testing.T) {
 	}
 }
 
+func counter(t *testing.T, g *Guard) uint64 {
+	t.Helper()
+	v, err := g.Counter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func TestGuardCounter(t *testing.T) {
 	p := filepath.Join(t.TempDir(), ".x.lck")
 	g, err := LockGuard(p, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := g.Counter(); got != 0 {
+	if got := counter(t, g); got != 0 {
 		t.Errorf("fresh Counter() = %d, want 0", got)
 	}
-	for _, v := range []uint64{1, 12345, 1<<64 - 1, 7} {
+	for _, v := range []uint64{1, 2, 12345, 1<<64 - 2, 1<<64 - 1} {
 		if err := g.SetCounter(v); err != nil {
 			t.Fatal(err)
 		}
-		// A smaller number written after a longer one must not leave
-		// trailing digits of the old one.
-		if got := g.Counter(); got != v {
+		if got := counter(t, g); got != v {
 			t.Errorf("Counter() after SetCounter(%d) = %d", v, got)
 		}
 	}
@@ -302,22 +277,110 @@ func TestGuardCounter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := g.Counter(); got != 7 {
-		t.Errorf("Counter() after relock = %d, want 7", got)
-	}
-	_ = g.Unlock()
-
-	// A damaged guard file reads as 0 rather than failing.
-	if err := os.WriteFile(p, []byte("garbage\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g, err = LockGuard(p, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer func() { _ = g.Unlock() }()
-	if got := g.Counter(); got != 0 {
-		t.Errorf("Counter() of garbage = %d, want 0", got)
+	if got := counter(t, g); got != 1<<64-1 {
+		t.Errorf("Counter() after relock = %d, want the last value", got)
+	}
+}
+
+// A guard file that holds no counter must stop tokens, not restart them.
+func TestGuardCounterGarbageIsAnError(t *testing.T) {
+	for _, content := range []string{"garbage\n", "\x00\x00\x00\x00", "00000000000000000012x\n", "-5\n", strings.Repeat("9", 300)} {
+		p := filepath.Join(t.TempDir(), ".x.lck")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g, err := LockGuard(p, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := g.Counter()
+		if !errors.Is(err, ErrBadCounter) || !strings.Contains(err.Error(), p) {
+			t.Errorf("Counter() of %q = %d, %v; want ErrBadCounter naming the file", content, v, err)
+		}
+		if err := g.SetCounter(1); !errors.Is(err, ErrBadCounter) {
+			t.Errorf("SetCounter over %q = %v, want ErrBadCounter", content, err)
+		}
+		_ = g.Unlock()
+		if got, _ := os.ReadFile(p); string(got) != content {
+			t.Errorf("garbage changed to %q", got)
+		}
+	}
+}
+
+// A v1 guard file is a 20-digit counter and a newline; a hand-written one
+// may lack the padding.
+func TestGuardCounterReadsV1(t *testing.T) {
+	for content, want := range map[string]uint64{"00000000000000000041\n": 41, "41\n": 41, "7": 7} {
+		p := filepath.Join(t.TempDir(), ".x.lck")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g, err := LockGuard(p, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := counter(t, g); got != want {
+			t.Errorf("Counter() of %q = %d, want %d", content, got, want)
+		}
+		if err := g.SetCounter(want + 1); err != nil {
+			t.Fatal(err)
+		}
+		_ = g.Unlock()
+		// What a v1 lokt reads from the new format: the mark, which is at
+		// least every token issued.
+		b, _ := os.ReadFile(p)
+		v1, err := strconv.ParseUint(strings.TrimSpace(string(b[:24])), 10, 64)
+		if err != nil || v1 < want+1 {
+			t.Errorf("a v1 reader of %q reads %d, %v; want at least %d", b, v1, err, want+1)
+		}
+	}
+}
+
+func TestGuardCounterBlocks(t *testing.T) {
+	p := filepath.Join(t.TempDir(), ".x.lck")
+	next := func() uint64 {
+		t.Helper()
+		g, err := LockGuard(p, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = g.Unlock() }()
+		v := counter(t, g) + 1
+		if err := g.SetCounter(v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	prev := uint64(0)
+	for range 2*Block + 10 {
+		v := next()
+		if v != prev+1 {
+			t.Fatalf("token %d after %d, want consecutive tokens within a boot", v, prev)
+		}
+		prev = v
+	}
+	b, _ := os.ReadFile(p)
+	mark, _ := strconv.ParseUint(string(b[:20]), 10, 64)
+	if mark < prev || mark > prev+Block {
+		t.Errorf("durable mark %d with last token %d, want within one block above", mark, prev)
+	}
+
+	// A reboot: the unsynced last line cannot be trusted, so the next
+	// token starts above the durable mark.
+	old := bootID
+	bootID = func() string { return "another-boot" }
+	defer func() { bootID = old }()
+	if v := next(); v != mark+1 {
+		t.Errorf("first token after a reboot = %d, want %d (above the mark %d)", v, mark+1, mark)
+	}
+	// An older lokt rewrites the first line alone, as its counter: that
+	// value is the last token, whatever the last line says.
+	if err := os.WriteFile(p, append([]byte("00000000000000999999\n"), b[21:]...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v := next(); v != 1000000 {
+		t.Errorf("token after a v1 write = %d, want 1000000", v)
 	}
 }
 

@@ -58,7 +58,11 @@ func TestGuardHelperProcess(t *testing.T) {
 		if err != nil {
 			fail(err)
 		}
-		fmt.Printf("got %d\n", g.Counter())
+		v, err := g.Counter()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("got %d\n", v)
 		_ = g.Unlock()
 	}
 	os.Exit(0)
@@ -129,7 +133,8 @@ func TestLockGuardExcludesOtherProcess(t *testing.T) {
 			done <- result{err: err}
 			return
 		}
-		r := result{counter: g.Counter(), releasedAlready: released.Load()}
+		v, err := g.Counter()
+		r := result{counter: v, err: err, releasedAlready: released.Load()}
 		_ = g.Unlock()
 		done <- r
 	}()

@@ -8,7 +8,7 @@ import (
 
 // CreateHeld is not implemented on Windows: a guarded command's process
 // tree is not tracked there (the holder's pid is).
-func CreateHeld(string, fs.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
+func (d *Dir) CreateHeld(string, fs.FileMode) (*os.File, error) { return nil, errors.ErrUnsupported }
 
 // IsHeld reports false: nothing is ever held this way on Windows.
-func IsHeld(string) (bool, error) { return false, nil }
+func (d *Dir) IsHeld(string) (bool, error) { return false, nil }

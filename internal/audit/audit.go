@@ -79,6 +79,9 @@ func CreateMode(dir string) fs.FileMode {
 //	frozen_by   unfreeze, freeze-deny and the auto-prune of a freeze: who
 //	            froze the name (see Freezer); freeze: the other owner's
 //	            freeze it replaced with --force (absent otherwise)
+//	mode        lock events of a name held shared or in slots: "shared" or
+//	            "slots" (absent for exclusive locks)
+//	slots       with mode "slots": the name's slot count
 type Record struct {
 	TS      lockfile.Time `json:"ts"`
 	Event   string        `json:"event"`
@@ -95,6 +98,8 @@ type Record struct {
 	Reason    string         `json:"reason,omitempty"`
 	Holder    *Holder        `json:"holder,omitempty"`
 	FrozenBy  *Freezer       `json:"frozen_by,omitempty"`
+	Mode      string         `json:"mode,omitempty"`
+	Slots     int            `json:"slots,omitempty"`
 }
 
 // Holder is the lock an event concerns when it may belong to someone other
@@ -138,6 +143,7 @@ func FromEvent(e lokt.Event) Record {
 	}
 	if l := e.Lock; l != nil {
 		rec.LockID = l.LockID
+		rec.Mode, rec.Slots = l.Mode, l.Slots
 		switch e.Type {
 		case lokt.EventAcquire, lokt.EventRefresh, lokt.EventRenew:
 			// The actor is the holder here; the lock's terms are the news.

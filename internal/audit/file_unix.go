@@ -4,64 +4,31 @@ package audit
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 // RotationSupported reports whether audit.log is rotated on this platform:
 // unix can rename a file that other processes hold open.
 const RotationSupported = true
 
-// openAppend opens (creating, with CreateMode) the log for appending. O_NOFOLLOW
-// keeps a planted symlink from redirecting lokt's writes; O_NONBLOCK keeps a
-// planted FIFO from hanging it. The mode of an existing file is left alone.
-// O_RDWR rather than O_WRONLY: where the kernel emulates flock(2) with
-// byte-range locks (NFS), a shared lock needs a descriptor open for reading.
-func openAppend(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, CreateMode(filepath.Dir(path)))
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symlink; lokt does not write the audit log through one", path)
-		}
-		return nil, err
-	}
-	if err := checkRegular(f, path); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	return f, nil
+// openAppend opens (creating, with CreateMode) the log in the root d for
+// appending. The Dir refuses a planted symlink (which could redirect
+// lokt's writes) and a FIFO or device (which could hang it) before any I/O.
+// The mode of an existing file is left alone. O_RDWR rather than O_WRONLY:
+// where the kernel emulates flock(2) with byte-range locks (NFS), a shared
+// lock needs a descriptor open for reading.
+func openAppend(d *atomicfs.Dir) (*os.File, error) {
+	return d.OpenFile(FileName, os.O_RDWR|os.O_APPEND|os.O_CREATE, CreateMode(d.Path()))
 }
 
-// openRead opens a log file for reading, with the same care as openAppend.
-func openRead(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symlink; lokt does not read the audit log through one", path)
-		}
-		return nil, err
-	}
-	if err := checkRegular(f, path); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-func checkRegular(f *os.File, path string) error {
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
-	}
-	return nil
+// openRead opens a log file of the root d for reading, with the same care.
+func openRead(d *atomicfs.Dir, name string) (*os.File, error) {
+	return d.OpenFile(name, os.O_RDONLY, 0)
 }
 
 // writeOnce issues exactly one write(2): the append is atomic with respect

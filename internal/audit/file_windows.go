@@ -4,11 +4,11 @@ package audit
 
 import (
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 // RotationSupported is false: Windows cannot rename a file that another
@@ -16,28 +16,14 @@ import (
 // audit.log grows without bound there; doctor reports its size.
 const RotationSupported = false
 
-// openAppend opens (creating, mode 0600) the log for appending; Windows'
-// FILE_APPEND_DATA makes each write an atomic append.
-func openAppend(path string) (*os.File, error) {
-	if err := refuseSymlink(path); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, FileMode)
+// openAppend opens (creating, mode FileMode) the log in the root d for
+// appending; Windows' FILE_APPEND_DATA makes each write an atomic append.
+func openAppend(d *atomicfs.Dir) (*os.File, error) {
+	return d.OpenFile(FileName, os.O_WRONLY|os.O_APPEND|os.O_CREATE, FileMode)
 }
 
-func openRead(path string) (*os.File, error) {
-	if err := refuseSymlink(path); err != nil {
-		return nil, err
-	}
-	return os.Open(path)
-}
-
-func refuseSymlink(path string) error {
-	st, err := os.Lstat(path)
-	if err == nil && st.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%s is a symlink; lokt does not use the audit log through one", path)
-	}
-	return nil
+func openRead(d *atomicfs.Dir, name string) (*os.File, error) {
+	return d.OpenFile(name, os.O_RDONLY, 0)
 }
 
 func writeOnce(f *os.File, b []byte) (int, error) { return f.Write(b) }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 // FollowOptions tunes Follow.
@@ -45,6 +47,11 @@ const DefaultRecheck = 2 * time.Second
 func Follow(ctx context.Context, dir string, opts FollowOptions, fn Handler) (Stats, error) {
 	fl := &follower{path: filepath.Join(dir, FileName), fn: fn}
 	defer fl.close()
+	d, err := atomicfs.OpenDir(dir, false, 0)
+	if err != nil {
+		return fl.st, err
+	}
+	fl.d = d
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fl.st, fmt.Errorf("cannot watch %s: %w", dir, err)
@@ -92,6 +99,7 @@ func Follow(ctx context.Context, dir string, opts FollowOptions, fn Handler) (St
 }
 
 type follower struct {
+	d    *atomicfs.Dir // the root: every read goes through it
 	path string
 	fn   Handler
 	st   Stats
@@ -103,7 +111,7 @@ type follower struct {
 }
 
 func (fl *follower) start(fromStart bool) error {
-	files, err := snapshot(fl.path)
+	files, err := snapshot(fl.d)
 	if err != nil {
 		return err
 	}
@@ -168,11 +176,11 @@ func (fl *follower) catchUp() error {
 		if err := fl.lr.each(&fl.st, fl.fn); err != nil {
 			return err
 		}
-		if same, err := isCurrent(fl.cur, fl.path); err != nil || same {
+		if same, err := fl.d.Holds(FileName, fl.cur); err != nil || same {
 			return err
 		}
 	}
-	files, err := snapshot(fl.path)
+	files, err := snapshot(fl.d)
 	if err != nil {
 		return err
 	}
@@ -224,5 +232,8 @@ func (fl *follower) newer(gens []*os.File) []*os.File {
 func (fl *follower) close() {
 	if fl.cur != nil {
 		_ = fl.cur.Close()
+	}
+	if fl.d != nil {
+		_ = fl.d.Close()
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 // Log appends records to one lock root's audit log. One Log per process and
@@ -45,6 +47,7 @@ type Log struct {
 	cfg  Config
 
 	mu sync.Mutex
+	d  *atomicfs.Dir // the root, opened at the first append
 	f  *os.File
 }
 
@@ -84,8 +87,15 @@ func (l *Log) WriteLine(line []byte) error {
 		if attempt == maxReopen {
 			return fmt.Errorf("%s keeps being replaced while lokt writes to it", l.path)
 		}
+		if l.d == nil {
+			d, err := atomicfs.OpenDir(l.dir, false, 0)
+			if err != nil {
+				return err
+			}
+			l.d = d
+		}
 		if l.f == nil {
-			f, err := openAppend(l.path)
+			f, err := openAppend(l.d)
 			if err != nil {
 				return err
 			}
@@ -118,7 +128,7 @@ func (l *Log) appendLocked(line []byte) (size int64, written bool, err error) {
 			err = uerr
 		}
 	}()
-	cur, err := isCurrent(l.f, l.path)
+	cur, err := l.d.Holds(FileName, l.f)
 	if err != nil || !cur {
 		return 0, false, err
 	}
@@ -146,7 +156,7 @@ func (l *Log) rotate() error {
 		return err // busy: a later write retries
 	}
 	defer func() { _ = unlock(l.f) }()
-	if cur, err := isCurrent(l.f, l.path); err != nil || !cur {
+	if cur, err := l.d.Holds(FileName, l.f); err != nil || !cur {
 		return err
 	}
 	st, err := l.f.Stat()
@@ -156,10 +166,10 @@ func (l *Log) rotate() error {
 	if st.Size() < l.cfg.MaxBytes {
 		return nil
 	}
-	if err := shiftGenerations(l.path, l.cfg.Keep); err != nil {
+	if err := shiftGenerations(l.d, l.cfg.Keep); err != nil {
 		return fmt.Errorf("rotating %s: %w", l.path, err)
 	}
-	if err := os.Rename(l.path, genPath(l.path, 1)); err != nil {
+	if err := l.d.Rename(FileName, genName(1)); err != nil {
 		return fmt.Errorf("rotating %s: %w", l.path, err)
 	}
 	return nil
@@ -198,6 +208,10 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closeFile()
+	if l.d != nil {
+		_ = l.d.Close()
+		l.d = nil
+	}
 	return nil
 }
 
@@ -206,17 +220,17 @@ func (l *Log) Close() error {
 // before trims the excess), the others move up by one, highest first so
 // each rename's target has already moved on. Only existing files are
 // touched, so a gap left by a rotator that died half-way is harmless.
-func shiftGenerations(path string, keep int) error {
-	gens, err := generations(path)
+func shiftGenerations(d *atomicfs.Dir, keep int) error {
+	gens, err := generations(d)
 	if err != nil {
 		return err
 	}
 	for _, g := range gens {
 		n := genNumber(g)
 		if n >= keep {
-			err = os.Remove(g)
+			err = d.Remove(g, false)
 		} else {
-			err = os.Rename(g, genPath(path, n+1))
+			err = d.Rename(g, genName(n+1))
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -225,22 +239,8 @@ func shiftGenerations(path string, keep int) error {
 	return nil
 }
 
+// genName is the name of the n-th rotated generation.
+func genName(n int) string { return FileName + "." + strconv.Itoa(n) }
+
 // genPath is the n-th rotated generation of path.
 func genPath(path string, n int) string { return path + "." + strconv.Itoa(n) }
-
-// isCurrent reports whether f is the file at path now: not rotated away,
-// removed, or replaced.
-func isCurrent(f *os.File, path string) (bool, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	pst, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(st, pst), nil
-}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 func TestNewLogIsPrivate(t *testing.T) {
@@ -128,7 +130,7 @@ func TestRotationWaitsForOtherLockHolders(t *testing.T) {
 	defer l.Close()
 	// A reader holds the current file: rotation must not wait for it, and
 	// must not happen under it.
-	reader, err := openRead(l.Path())
+	reader, err := openRead(openDir(t, dir), FileName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func TestWriterGivesUpOnStuckRotator(t *testing.T) {
 	appendN(t, l, "x", 0, 1)
 	// Another process stopped half-way through a rotation: it holds the
 	// exclusive lock. The writer must give up, not hang the lock operation.
-	stuck, err := openAppend(l.Path())
+	stuck, err := openAppend(openDir(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,4 +175,14 @@ func TestWriterGivesUpOnStuckRotator(t *testing.T) {
 	_ = unlock(stuck)
 	appendN(t, l, "x", 1, 2)
 	checkComplete(t, tokens(t, dir), 1, 2, "x")
+}
+
+func openDir(t *testing.T, dir string) *atomicfs.Dir {
+	t.Helper()
+	d, err := atomicfs.OpenDir(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lokt-dev/lokt/internal/atomicfs"
 )
 
 // Stats counts what a reader saw.
@@ -35,7 +37,12 @@ type Handler func(raw []byte, rec *Record) error
 // and is returned.
 func Scan(dir string, fn Handler) (Stats, error) {
 	var st Stats
-	files, err := snapshot(filepath.Join(dir, FileName))
+	d, err := openRoot(dir)
+	if d == nil || err != nil {
+		return st, err
+	}
+	defer func() { _ = d.Close() }()
+	files, err := snapshot(d)
 	if err != nil {
 		return st, err
 	}
@@ -56,31 +63,46 @@ func Scan(dir string, fn Handler) (Stats, error) {
 // Files returns the audit log's files in dir, oldest first (rotated
 // generations, then audit.log), that exist now.
 func Files(dir string) ([]string, error) {
-	path := filepath.Join(dir, FileName)
-	gens, err := generations(path)
+	d, err := openRoot(dir)
+	if d == nil || err != nil {
+		return nil, err
+	}
+	defer func() { _ = d.Close() }()
+	names, err := generations(d)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		gens = append(gens, path)
+	if _, err := d.Type(FileName); err == nil {
+		names = append(names, FileName)
 	}
-	return gens, nil
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(d.Path(), n)
+	}
+	return paths, nil
 }
 
-// generations lists path.N files, oldest (highest N) first.
-func generations(path string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Dir(path))
+// openRoot opens the lock root for reading its log; nil, without error, if
+// it does not exist (then neither does a log).
+func openRoot(dir string) (*atomicfs.Dir, error) {
+	d, err := atomicfs.OpenDir(dir, false, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	return d, err
+}
+
+// generations lists the names of the audit.log.N files, oldest (highest N)
+// first.
+func generations(d *atomicfs.Dir) ([]string, error) {
+	entries, err := d.ReadDirNames()
 	if err != nil {
 		return nil, err
 	}
-	prefix := filepath.Base(path) + "."
 	var gens []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) && genNumber(e.Name()) > 0 {
-			gens = append(gens, filepath.Join(filepath.Dir(path), e.Name()))
+		if genNumber(e) > 0 {
+			gens = append(gens, e)
 		}
 	}
 	sort.Slice(gens, func(i, j int) bool { return genNumber(gens[i]) > genNumber(gens[j]) })
@@ -110,18 +132,18 @@ const maxSnapshotTries = 100
 // every path is checked afterwards to still name the file opened for it.
 // Once open, the descriptors are immune to later renames. The last element
 // is audit.log when it exists.
-func snapshot(path string) ([]*os.File, error) {
+func snapshot(d *atomicfs.Dir) ([]*os.File, error) {
 	for range maxSnapshotTries {
-		files, ok, err := trySnapshot(path)
+		files, ok, err := trySnapshot(d)
 		if err != nil || ok {
 			return files, err
 		}
 	}
-	return nil, fmt.Errorf("%s is being rotated too fast to read", path)
+	return nil, fmt.Errorf("%s is being rotated too fast to read", filepath.Join(d.Path(), FileName))
 }
 
-func trySnapshot(path string) ([]*os.File, bool, error) {
-	cur, err := openRead(path)
+func trySnapshot(d *atomicfs.Dir) ([]*os.File, bool, error) {
+	cur, err := openRead(d, FileName)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		cur = nil
@@ -133,7 +155,7 @@ func trySnapshot(path string) ([]*os.File, bool, error) {
 			return nil, false, err
 		}
 	}
-	files, ok, err := openGenerations(path, cur)
+	files, ok, err := openGenerations(d, cur)
 	if cur != nil {
 		_ = unlock(cur)
 		files = append(files, cur)
@@ -147,18 +169,18 @@ func trySnapshot(path string) ([]*os.File, bool, error) {
 
 // openGenerations opens the rotated files while cur (audit.log, or nil if
 // there is none) is share-locked, and checks that the set is consistent.
-func openGenerations(path string, cur *os.File) (files []*os.File, ok bool, err error) {
+func openGenerations(d *atomicfs.Dir, cur *os.File) (files []*os.File, ok bool, err error) {
 	if cur != nil {
-		if same, err := isCurrent(cur, path); err != nil || !same {
+		if same, err := d.Holds(FileName, cur); err != nil || !same {
 			return nil, false, err
 		}
 	}
-	gens, err := generations(path)
+	gens, err := generations(d)
 	if err != nil {
 		return nil, false, err
 	}
 	for _, g := range gens {
-		f, err := openRead(g)
+		f, err := openRead(d, g)
 		if errors.Is(err, fs.ErrNotExist) {
 			return files, false, nil // moved on since the listing: retry
 		}
@@ -172,17 +194,17 @@ func openGenerations(path string, cur *os.File) (files []*os.File, ok bool, err 
 	// unchanged (a directory listing is not atomic, and a rotation between
 	// the listing and the opens would hide a file), every path must still
 	// name what was opened for it, and no audit.log may have appeared.
-	again, err := generations(path)
+	again, err := generations(d)
 	if err != nil || !slices.Equal(again, gens) {
 		return files, false, err
 	}
 	for i, g := range gens {
-		if same, err := isCurrent(files[i], g); err != nil || !same {
+		if same, err := d.Holds(g, files[i]); err != nil || !same {
 			return files, false, err
 		}
 	}
 	if cur == nil {
-		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := d.Type(FileName); !errors.Is(err, fs.ErrNotExist) {
 			return files, false, nil
 		}
 	}

@@ -257,6 +257,12 @@ func auditDetails(rec *audit.Record) string {
 			add("%s", rec.Reason)
 		}
 	}
+	switch rec.Mode {
+	case lokt.ModeShared:
+		add("shared")
+	case lokt.ModeSlots:
+		add("%d slots", rec.Slots)
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -220,6 +220,7 @@ Exit codes: 0 ok, 1 error, 2 held/frozen/timed out, 3 not found, 4 not the owner
 		newCmdUnfreeze(f, nil),
 		newCmdAudit(f, nil),
 		newCmdDoctor(f, nil),
+		newCmdMCP(f, nil),
 	)
 	return root
 }

@@ -31,6 +31,9 @@ type GuardOptions struct {
 	Timeout    time.Duration
 	KillOnLost bool
 	Quiet      bool
+	// Slots (1..lokt.MaxSlots) or Shared hold NAME alongside others.
+	Slots  int
+	Shared bool
 	// ConflictExit is the exit code when the lock is held or frozen, or the
 	// wait timed out, and CMD never started (default 2).
 	ConflictExit int
@@ -59,7 +62,7 @@ const (
 
 func newCmdGuard(f *Factory, runF func(*GuardOptions) error) *cobra.Command {
 	opts := &GuardOptions{}
-	var ttl, timeout string
+	var ttl, timeout, slots string
 	cmd := &cobra.Command{
 		Use:   "guard NAME [flags] -- CMD [ARGS...]",
 		Short: "Hold NAME while CMD runs, and release it on every exit path",
@@ -115,6 +118,9 @@ broken while CMD runs (lokt unlock --force), guard warns on stderr, and with
 			if err := checkConflictExit(opts.ConflictExit); err != nil {
 				return err
 			}
+			if opts.Slots, err = slotsFlag(cmd, slots, opts.Shared); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -133,6 +139,7 @@ broken while CMD runs (lokt unlock --force), guard warns on stderr, and with
 	cmd.Flags().BoolVar(&opts.KillOnLost, "kill-on-lost", false, "stop CMD if the lock is broken while it runs")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print no progress while waiting, and nothing when held (errors still print)")
 	cmd.Flags().IntVar(&opts.ConflictExit, "conflict-exit-code", ExitHeld, "exit with this code (0-255) when held, frozen or timed out, without running CMD")
+	addSlotFlags(cmd, &slots, &opts.Shared)
 	return cmd
 }
 
@@ -215,7 +222,7 @@ func runGuard(ctx context.Context, f *Factory, opts *GuardOptions) (err error) {
 // interrupts, progress, and the nested-lock check.
 func (g *guard) acquire(ctx context.Context) (*lokt.Held, error) {
 	ho := lokt.HoldOptions{
-		AcquireOptions: lokt.AcquireOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Wait: g.opts.Wait},
+		AcquireOptions: lokt.AcquireOptions{Identity: g.id, Holder: g.self, TTL: g.opts.TTL, Wait: g.opts.Wait, Slots: g.opts.Slots, Shared: g.opts.Shared},
 		OnTrouble: func(err error) {
 			select {
 			case g.trouble <- err:

@@ -21,6 +21,9 @@ type LockOptions struct {
 	PID   int
 	JSON  bool
 	Quiet bool
+	// Slots (1..lokt.MaxSlots) or Shared hold NAME alongside others.
+	Slots  int
+	Shared bool
 	// ConflictExit is the exit code when the lock is held or frozen, or the
 	// wait timed out (default 2), as flock -E.
 	ConflictExit int
@@ -28,7 +31,7 @@ type LockOptions struct {
 
 func newCmdLock(f *Factory, runF func(*LockOptions) error) *cobra.Command {
 	opts := &LockOptions{}
-	var ttl, timeout string
+	var ttl, timeout, slots string
 	cmd := &cobra.Command{
 		Use:   "lock NAME",
 		Short: "Acquire (or, for the same holder, refresh) a lock",
@@ -64,6 +67,9 @@ once, and every lock lives as long as the harness.
 			if err := checkConflictExit(opts.ConflictExit); err != nil {
 				return err
 			}
+			if opts.Slots, err = slotsFlag(cmd, slots, opts.Shared); err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("pid") {
 				opts.PID = -1
 			} else if opts.PID < 0 {
@@ -82,6 +88,7 @@ once, and every lock lives as long as the harness.
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the lock as JSON")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success, while waiting, or when held (errors still print)")
 	cmd.Flags().IntVar(&opts.ConflictExit, "conflict-exit-code", ExitHeld, "exit with this code (0-255) when held, frozen or timed out")
+	addSlotFlags(cmd, &slots, &opts.Shared)
 	return cmd
 }
 
@@ -145,7 +152,7 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 			return usageError("--pid %d: %v", opts.PID, err)
 		}
 	}
-	ao := lokt.AcquireOptions{Identity: f.Identity(), Holder: holder, TTL: opts.TTL, Wait: opts.Wait}
+	ao := lokt.AcquireOptions{Identity: f.Identity(), Holder: holder, TTL: opts.TTL, Wait: opts.Wait, Slots: opts.Slots, Shared: opts.Shared}
 	l, err := acquire(ctx, f, root, opts.Name, ao, opts.Timeout, opts.Quiet)
 	if err != nil {
 		return err
@@ -166,7 +173,7 @@ func runLock(ctx context.Context, f *Factory, opts *LockOptions) error {
 		if l.PID == 0 {
 			exp += " (no holder process)"
 		}
-		fmt.Fprintf(f.IO.Out, "%s %q (lock_id %s, %s)\n", verb, l.Name, l.LockID, exp)
+		fmt.Fprintf(f.IO.Out, "%s %q (%slock_id %s, %s)\n", verb, l.Name, modeText(l), l.LockID, exp)
 	}
 	return nil
 }

@@ -16,7 +16,9 @@ import (
 // checked once.
 func nestedError(f *Factory, root *lokt.Root, blocker error, checked *string) error {
 	var held *lokt.HeldError
-	if !errors.As(blocker, &held) || held.Lock.LockID == *checked {
+	// A name with several holders can free up without the ancestor
+	// leaving (another slot), so waiting there is not hopeless.
+	if !errors.As(blocker, &held) || held.Multi || held.Lock.LockID == *checked {
 		return nil
 	}
 	l := held.Lock

@@ -21,6 +21,10 @@ type lockJSON struct {
 	TTLSec  int64      `json:"ttl_sec"`
 	State   lokt.State `json:"state"`
 	Problem string     `json:"problem,omitempty"`
+	// For names held shared or in slots, or with a line: every holder and
+	// every waiter in line order.
+	Holders []lokt.HolderState `json:"holders,omitempty"`
+	Waiters []lokt.Waiter      `json:"waiters,omitempty"`
 }
 
 func toLockJSON(st *lokt.Status) lockJSON {
@@ -32,6 +36,12 @@ func toLockJSON(st *lokt.Status) lockJSON {
 	}
 	if st.Problem != nil {
 		out.Problem = st.Problem.Error()
+	}
+	if st.Mode != lokt.ModeExclusive && st.Mode != "" || len(st.Waiters) > 0 {
+		out.Holders, out.Waiters = st.Holders, st.Waiters
+		if out.Holders == nil {
+			out.Holders = []lokt.HolderState{}
+		}
 	}
 	return out
 }

@@ -17,6 +17,7 @@ type StatusOptions struct {
 	Name         string
 	JSON         bool
 	PruneExpired bool
+	Watch        bool
 }
 
 func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
@@ -27,21 +28,31 @@ func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 		Long: `List every lock (or just NAME) with its holder, age, time left and state:
 live (held), expired (TTL passed), dead (holder process gone), corrupt, or
 unsupported (written by a newer lokt). Active freezes follow.
---prune-expired first removes every stale lock and expired freeze.`,
+--prune-expired first removes every stale lock and expired freeze.
+Names held with --slots or --shared list every holder, then every waiter in
+line order. --watch redraws the view on every change until Ctrl-C; when
+stdout is not a terminal it prints one line per change instead.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeLockNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
+			if opts.Watch && (opts.JSON || opts.PruneExpired) {
+				return usageError("--watch does not combine with --json or --prune-expired")
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Watch {
+				return runStatusWatch(cmd.Context(), f, opts)
 			}
 			return runStatus(cmd.Context(), f, opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON, including which root was chosen and why")
 	cmd.Flags().BoolVar(&opts.PruneExpired, "prune-expired", false, "remove stale locks and expired freezes first")
+	cmd.Flags().BoolVar(&opts.Watch, "watch", false, "redraw on every change until Ctrl-C (one line per change when not a terminal)")
 	return cmd
 }
 
@@ -151,6 +162,10 @@ func printStatus(f *Factory, s *statusJSON) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tHOLDER\tPID\tAGE\tLEFT\tSTATE")
 		for _, l := range s.Locks {
+			if l.Holders != nil {
+				printLine(tw, l, now)
+				continue
+			}
 			if l.LockID == "" {
 				textf(tw, "%s\t?\t?\t?\t?\t%s\n", l.Name, l.State)
 				continue

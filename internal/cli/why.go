@@ -110,6 +110,11 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 	lj := toLockJSON(st)
 	v.Lock = &lj
 	l := st.Lock
+	if lj.Holders != nil && st.State != lokt.StateUnsupported && st.State != lokt.StateCorrupt {
+		v.Acquirable = false
+		v.Reasons = append(v.Reasons, lineReasons(lj, now)...)
+		return nil
+	}
 	switch st.State {
 	case lokt.StateUnsupported:
 		return st.Problem

@@ -89,6 +89,7 @@ const (
 	CheckUnsupported = "unsupported-records"
 	CheckCorrupt     = "corrupt-records"
 	CheckStale       = "stale-locks"
+	CheckGuardFiles  = "guard-files"
 	CheckTempFiles   = "temp-files"
 	CheckPlatform    = "platform"
 )
@@ -133,6 +134,7 @@ func Run(opts Options) *Report {
 	d.add(CheckClock, d.clock())
 	d.add(CheckAuditLog, d.auditLog())
 	d.checkRecords()
+	d.add(CheckGuardFiles, d.guardFiles())
 	d.add(CheckTempFiles, d.tempFiles())
 	d.add(CheckPlatform, d.platform())
 	return rep

@@ -106,7 +106,7 @@ func want(t *testing.T, rep *Report, name string, status Status, contains ...str
 }
 
 var allChecks = []string{CheckRoot, CheckRootDir, CheckLocksDir, CheckFreezesDir, CheckRootPerms, CheckFilesystem,
-	CheckRoundTrip, CheckClock, CheckAuditLog, CheckUnsupported, CheckCorrupt, CheckStale, CheckTempFiles, CheckPlatform}
+	CheckRoundTrip, CheckClock, CheckAuditLog, CheckUnsupported, CheckCorrupt, CheckStale, CheckGuardFiles, CheckTempFiles, CheckPlatform}
 
 func TestHealthyRoot(t *testing.T) {
 	simulate(t, "ext4", fsinfo.KindLocal)
@@ -399,7 +399,7 @@ func TestRecordProblems(t *testing.T) {
 		writeLock(t, dir, lockfile.Lock{Name: "dead", Host: host, PID: os.Getpid(), PIDStart: "not-this-process", AcquiredAt: lockfile.NewTime(past)})
 	}
 	writeFile(t, filepath.Join(dir, "locks", "broken.json"), "not json")
-	writeFile(t, filepath.Join(dir, "locks", "future.json"), `{"version": 2, "name": "future", "shape": "new"}`)
+	writeFile(t, filepath.Join(dir, "locks", "future.json"), `{"version": 4, "name": "future", "shape": "new"}`)
 	writeFile(t, filepath.Join(dir, "freezes", "badfreeze.json"), "{")
 	writeFile(t, filepath.Join(dir, "freezes", "newfreeze.json"), `{"version": 3}`)
 	old, _ := lockfile.Encode(&lockfile.Freeze{Version: 1, Name: "oldfreeze", Owner: "o", Host: "h", FrozenAt: lockfile.NewTime(past), ExpiresAt: lockfile.NewTime(past.Add(time.Minute)), TTLSec: 60})
@@ -408,7 +408,7 @@ func TestRecordProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := run(t, dir)
-	want(t, rep, CheckUnsupported, Warn, "2 record(s)", "version 2", "version 3", "upgrade")
+	want(t, rep, CheckUnsupported, Warn, "2 record(s)", "version 4", "version 3", "upgrade")
 	want(t, rep, CheckCorrupt, Warn, "lock broken", "freeze badfreeze", "sneaky", "lokt unlock broken --break-stale", "lokt unfreeze badfreeze", "by hand")
 	stale := want(t, rep, CheckStale, Warn, "expired (held by someone@other-host pid 123, expired", "freeze oldfreeze", "lokt status --prune-expired", "lokt unlock expired --break-stale")
 	if proc.StartSupported && !strings.Contains(stale.Message, "dead (held by") {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -29,25 +28,42 @@ const (
 	filePerm = 0o666
 )
 
-// Store is a lock root on a filesystem.
-type Store struct{ root string }
+// Store is a lock root on a filesystem. The root and its namespace
+// directories are opened once; every later file operation is relative to
+// those descriptors and names a single entry, never following a link, so
+// a directory swapped for a symlink cannot lead lokt outside the root.
+type Store struct {
+	root string
+	dir  *atomicfs.Dir
+	ns   map[store.Namespace]*atomicfs.Dir
+}
 
 // Open returns the store at root, creating root and its namespace
-// directories if needed. None of them may be a symlink.
+// directories if needed. Symlinks above root are resolved once, here; root
+// itself and everything in it may not be a symlink.
 func Open(root string) (*Store, error) {
-	abs, err := filepath.Abs(root)
+	dir, err := atomicfs.OpenDir(root, true, dirPerm)
 	if err != nil {
-		return nil, err
-	}
-	if err := atomicfs.EnsureDir(abs, dirPerm); err != nil {
 		return nil, fmt.Errorf("lock root: %w", err)
 	}
+	s := &Store{root: dir.Path(), dir: dir, ns: map[store.Namespace]*atomicfs.Dir{}}
 	for _, ns := range []store.Namespace{store.Locks, store.Freezes} {
-		if err := atomicfs.EnsureDir(filepath.Join(abs, string(ns)), dirPerm); err != nil {
+		d, err := dir.Sub(string(ns), true, dirPerm)
+		if err != nil {
+			s.Close()
 			return nil, fmt.Errorf("lock root: %w", err)
 		}
+		s.ns[ns] = d
 	}
-	return &Store{root: abs}, nil
+	return s, nil
+}
+
+// Close closes the root's descriptors. Nothing may use the store after it.
+func (s *Store) Close() {
+	for _, d := range s.ns {
+		_ = d.Close()
+	}
+	_ = s.dir.Close()
 }
 
 // Root is the absolute path of the lock root.
@@ -56,22 +72,43 @@ func (s *Store) Root() string { return s.root }
 // Location implements store.Store.
 func (s *Store) Location() string { return s.root }
 
-// Path is the file that holds a record.
+// Path is the file that holds a record, for messages.
 func (s *Store) Path(k store.Key) string {
 	return filepath.Join(s.root, string(k.NS), k.Name+recordExt)
 }
 
-// guardPath is the one guard file of a name, whatever the namespace: the
-// store contract makes a lock and its freeze one critical section. (It
-// also keeps the fencing counter, which must outlive the records.)
-func (s *Store) guardPath(k store.Key) string {
-	return filepath.Join(s.root, string(store.Locks), "."+k.Name+guardExt)
+// nsDir is the open directory of a namespace, after checking that the root
+// is still at its path and still has the namespace under its name: a swap is an error a person must look at,
+// not something to work around (the descriptor would still keep lokt in
+// the real directory).
+func (s *Store) nsDir(ns store.Namespace) (*atomicfs.Dir, error) {
+	d, ok := s.ns[ns]
+	if !ok {
+		return nil, fmt.Errorf("unknown namespace %q", ns)
+	}
+	if err := s.dir.StillAt(); err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrUnsafe, err)
+	}
+	if err := s.dir.SameAs(string(ns), d); err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrUnsafe, err)
+	}
+	return d, nil
 }
+
+// guardName is the one guard file of a name, whatever the namespace, in
+// locks/: the store contract makes a lock and its freeze one critical
+// section. (It also keeps the fencing counter, which must outlive the
+// records.)
+func guardName(k store.Key) string { return "." + k.Name + guardExt }
 
 // Update implements store.Store. The guard lock is held only for the read,
 // the callback and the write: microseconds, never while anyone waits.
 func (s *Store) Update(ctx context.Context, k store.Key, fn func([]byte, uint64) (store.Change, error)) (err error) {
-	g, err := atomicfs.LockGuard(s.guardPath(k), filePerm)
+	locks, err := s.nsDir(store.Locks)
+	if err != nil {
+		return err
+	}
+	g, err := locks.LockGuard(guardName(k), filePerm)
 	if err != nil {
 		return unsafe(err)
 	}
@@ -80,14 +117,23 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func([]byte, uint64)
 			err = uerr
 		}
 	}()
-	cur, err := s.Read(ctx, k)
+	// Checked again under the lock: a waiter may have blocked here while
+	// the directory was swapped.
+	dir, err := s.nsDir(k.NS)
+	if err != nil {
+		return err
+	}
+	cur, err := dir.ReadFile(k.Name + recordExt)
 	if errors.Is(err, fs.ErrNotExist) {
 		cur, err = nil, nil
 	}
 	if err != nil {
+		return unsafe(err)
+	}
+	seq, err := g.Counter()
+	if err != nil {
 		return err
 	}
-	seq := g.Counter()
 	change, err := fn(cur, seq)
 	if err != nil {
 		return err
@@ -99,31 +145,31 @@ func (s *Store) Update(ctx context.Context, k store.Key, fn func([]byte, uint64)
 			return err
 		}
 	}
-	dir := filepath.Join(s.root, string(k.NS))
 	switch change.Op {
 	case store.Put:
-		if change.Durable {
-			return atomicfs.WriteFile(dir, k.Name+recordExt, change.Data, filePerm)
-		}
-		return atomicfs.WriteFileVolatile(dir, k.Name+recordExt, change.Data, filePerm)
+		return dir.WriteFile(k.Name+recordExt, change.Data, filePerm, change.Durable)
 	case store.Delete:
 		if cur == nil {
 			return nil
 		}
-		if change.Durable {
-			return atomicfs.Remove(dir, k.Name+recordExt)
-		}
-		return os.Remove(filepath.Join(dir, k.Name+recordExt))
+		return dir.Remove(k.Name+recordExt, change.Durable)
 	}
 	return nil
 }
 
 // Read implements store.Store.
 func (s *Store) Read(_ context.Context, k store.Key) ([]byte, error) {
-	data, err := atomicfs.ReadFile(s.Path(k))
+	dir, err := s.nsDir(k.NS)
+	if err != nil {
+		return nil, err
+	}
+	data, err := dir.ReadFile(k.Name + recordExt)
 	return data, unsafe(err)
 }
 
+// unsafe marks errors about files lokt will not touch. A bad counter is not
+// one of them: its message says how to repair the file, which must not be
+// removed.
 func unsafe(err error) error {
 	if errors.Is(err, atomicfs.ErrNotRegular) {
 		return fmt.Errorf("%w: %w", store.ErrUnsafe, err)
@@ -134,13 +180,16 @@ func unsafe(err error) error {
 // List implements store.Store. Guard files, temporary files and anything
 // without the record extension are skipped.
 func (s *Store) List(_ context.Context, ns store.Namespace) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(s.root, string(ns)))
+	dir, err := s.nsDir(ns)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := dir.ReadDirNames()
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, e := range entries {
-		n := e.Name()
+	for _, n := range entries {
 		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, recordExt) {
 			continue
 		}

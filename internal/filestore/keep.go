@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lokt-dev/lokt/internal/atomicfs"
@@ -19,21 +18,27 @@ import (
 // never pass for evidence of a later one.
 const keepExt = ".hold"
 
-func (s *Store) keepPath(k store.Key, id string) (string, error) {
+// keepFile is the open locks/ directory and the name of the evidence file
+// of acquisition id of k in it.
+func (s *Store) keepFile(k store.Key, id string) (*atomicfs.Dir, string, error) {
 	if id == "" || strings.ContainsAny(id, `/\.`) {
-		return "", fmt.Errorf("invalid acquisition id %q", id)
+		return nil, "", fmt.Errorf("invalid acquisition id %q", id)
 	}
-	return filepath.Join(s.root, string(store.Locks), "."+k.Name+"."+id+keepExt), nil
+	dir, err := s.nsDir(store.Locks)
+	if err != nil {
+		return nil, "", err
+	}
+	return dir, "." + k.Name + "." + id + keepExt, nil
 }
 
 // Keep implements store.Keeper: a shared flock(2) on a new file, which the
 // holder's child processes inherit.
 func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := atomicfs.CreateHeld(path, filePerm)
+	f, err := dir.CreateHeld(name, filePerm)
 	if err != nil {
 		return nil, unsafe(err)
 	}
@@ -42,11 +47,11 @@ func (s *Store) Keep(_ context.Context, k store.Key, id string) (store.Kept, err
 
 // Alive implements store.Keeper.
 func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return false, err
 	}
-	held, err := atomicfs.IsHeld(path)
+	held, err := dir.IsHeld(name)
 	return held, unsafe(err)
 }
 
@@ -55,11 +60,11 @@ func (s *Store) Alive(_ context.Context, k store.Key, id string) (bool, error) {
 // many locks the root has. Files of acquisitions that never completed (a
 // waiter killed before its turn) hold nothing; Sweep removes them.
 func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return err
 	}
-	_, err = removeUnheld(path)
+	_, err = removeUnheld(dir, name)
 	return err
 }
 
@@ -75,30 +80,35 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 // acquisition can slip in between; a record that cannot be read keeps all
 // of its name's files.
 func (s *Store) Sweep(ctx context.Context) ([]string, error) {
-	dir := filepath.Join(s.root, string(store.Locks))
-	entries, err := os.ReadDir(dir)
+	dir, err := s.nsDir(store.Locks)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := dir.ReadDirNames()
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		name, id, ok := parseKeepName(e.Name())
+		name, id, ok := parseKeepName(e)
 		if !ok {
 			continue
 		}
-		gone, err := s.sweepOne(ctx, store.Key{NS: store.Locks, Name: name}, id, filepath.Join(dir, e.Name()))
+		gone, err := s.sweepOne(ctx, dir, store.Key{NS: store.Locks, Name: name}, id, e)
 		if err != nil {
 			errs = append(errs, err)
 		} else if gone {
-			removed = append(removed, e.Name())
+			removed = append(removed, e)
 		}
 	}
 	return removed, errors.Join(errs...)
 }
 
-func (s *Store) sweepOne(ctx context.Context, k store.Key, id, path string) (bool, error) {
-	g, err := atomicfs.LockGuard(s.guardPath(k), filePerm)
+// sweepOne removes evidence file (of acquisition id of k) unless it is
+// held or the current record's.
+func (s *Store) sweepOne(ctx context.Context, dir *atomicfs.Dir, k store.Key, id, file string) (bool, error) {
+	g, err := dir.LockGuard(guardName(k), filePerm)
 	if err != nil {
 		return false, unsafe(err)
 	}
@@ -116,16 +126,17 @@ func (s *Store) sweepOne(ctx context.Context, k store.Key, id, path string) (boo
 			return false, nil
 		}
 	}
-	return removeUnheld(path)
+	return removeUnheld(dir, file)
 }
 
-// removeUnheld removes the evidence file at path unless a process holds it.
-func removeUnheld(path string) (bool, error) {
-	held, err := atomicfs.IsHeld(path)
+// removeUnheld removes the evidence file name in dir unless a process
+// holds it.
+func removeUnheld(dir *atomicfs.Dir, name string) (bool, error) {
+	held, err := dir.IsHeld(name)
 	if err != nil || held {
-		return false, err
+		return false, unsafe(err)
 	}
-	if err := os.Remove(path); err != nil {
+	if err := dir.Remove(name, false); err != nil {
 		return false, ignoreNotExist(err)
 	}
 	return true, nil
@@ -153,11 +164,11 @@ func parseKeepName(file string) (name, id string, ok bool) {
 
 // ReadNote implements store.NoteReader.
 func (s *Store) ReadNote(_ context.Context, k store.Key, id string) ([]byte, error) {
-	path, err := s.keepPath(k, id)
+	dir, name, err := s.keepFile(k, id)
 	if err != nil {
 		return nil, err
 	}
-	data, err := atomicfs.ReadFile(path)
+	data, err := dir.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -1,10 +1,8 @@
 package filestore
 
 import (
-	"path/filepath"
 	"sync"
 
-	"github.com/lokt-dev/lokt/internal/atomicfs"
 	"github.com/lokt-dev/lokt/store"
 )
 
@@ -16,7 +14,11 @@ const lineExt = ".wait"
 // It is never held across the record's own guard lock, so it cannot
 // deadlock with Update.
 func (s *Store) Line(k store.Key) (<-chan struct{}, func(), error) {
-	g, err := atomicfs.OpenGuard(filepath.Join(s.root, string(k.NS), "."+k.Name+lineExt), filePerm)
+	dir, err := s.nsDir(k.NS)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := dir.OpenGuard("."+k.Name+lineExt, filePerm)
 	if err != nil {
 		return nil, nil, unsafe(err)
 	}

@@ -3,6 +3,7 @@ package filestore
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/fsnotify/fsnotify"
@@ -15,6 +16,12 @@ import (
 // replacements of the record itself, are filtered out here, so a waiter is
 // woken only when its lock may have become free.
 //
+// fsnotify watches paths. If a namespace directory is swapped for a symlink
+// after Open, a watch may see events of the link's target; an event only
+// makes the waiter retry Update, which works through the descriptors Open
+// pinned and refuses the swapped directory, so no event can make lokt read
+// or write outside the root.
+//
 // Every Watch of the process shares one watcher, which is never closed.
 // Closing an inotify instance blocks for an RCU grace period (10-20ms),
 // and a child forked while such a close is pending inherits the last
@@ -23,14 +30,28 @@ import (
 // paid once, at process exit, after the lock work is done; it also keeps a
 // process with many waiters within the per-user inotify instance limit.
 func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
+	return s.watch(ctx, false, keys)
+}
+
+// WatchChanges implements store.ChangeWatcher: like Watch, but a record
+// written in place (renamed over) wakes the subscriber too.
+func (s *Store) WatchChanges(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
+	return s.watch(ctx, true, keys)
+}
+
+func (s *Store) watch(ctx context.Context, writes bool, keys []store.Key) (<-chan struct{}, error) {
 	var dirs []string
 	want := map[string]bool{}
 	for _, k := range keys {
 		dir := filepath.Join(s.root, string(k.NS))
 		dirs = append(dirs, dir)
+		if k.Name == "" {
+			want[filepath.Join(dir, anyRecord)] = true
+			continue
+		}
 		want[filepath.Join(dir, k.Name+recordExt)] = true
 	}
-	sub, err := watchers.subscribe(dirs, want)
+	sub, err := watchers.subscribe(dirs, want, writes)
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +60,23 @@ func (s *Store) Watch(ctx context.Context, keys ...store.Key) (<-chan struct{}, 
 		watchers.unsubscribe(sub)
 	}()
 	return sub.ch, nil
+}
+
+// MultiHolder implements store.MultiHolder: a version 2 record is one file
+// like any other, changed under the name's kernel lock.
+func (s *Store) MultiHolder() {}
+
+// anyRecord stands in want for every record of a directory (a Key with no
+// Name, for lokt status --watch).
+const anyRecord = "*"
+
+// wants says whether an event on path concerns s.
+func (s *subscription) wants(path string) bool {
+	if s.want[path] {
+		return true
+	}
+	base := filepath.Base(path)
+	return s.want[filepath.Join(filepath.Dir(path), anyRecord)] && strings.HasSuffix(base, recordExt) && !strings.HasPrefix(base, ".")
 }
 
 // watchers is the process's shared watcher, started by the first Watch.
@@ -55,9 +93,11 @@ type subscription struct {
 	dirs []string
 	want map[string]bool // record paths that wake this subscriber
 	ch   chan struct{}   // buffered 1: wake-ups coalesce
+	// writes: woken by a record written in place too, not only removed.
+	writes bool
 }
 
-func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool) (*subscription, error) {
+func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool, writes bool) (*subscription, error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if sw.w == nil {
@@ -68,7 +108,7 @@ func (sw *sharedWatcher) subscribe(dirs []string, want map[string]bool) (*subscr
 		sw.w, sw.dirs, sw.subs = w, map[string]int{}, map[*subscription]bool{}
 		go sw.dispatch(w)
 	}
-	sub := &subscription{want: want, ch: make(chan struct{}, 1)}
+	sub := &subscription{want: want, ch: make(chan struct{}, 1), writes: writes}
 	for _, d := range dirs {
 		if sw.dirs[d] == 0 {
 			if err := sw.w.Add(d); err != nil {
@@ -108,13 +148,17 @@ func (sw *sharedWatcher) dispatch(w *fsnotify.Watcher) {
 			if !ok {
 				return
 			}
-			// Only a removal can free a lock or lift a freeze; a record
-			// replaced in place (acquired, renewed, refreshed) still blocks,
-			// so waking waiters for it would only make them all recheck.
-			if !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+			// Only a removal can free an exclusive lock or lift a freeze; a
+			// record replaced in place (acquired, renewed, refreshed) still
+			// blocks, so waking its waiters would only make them all
+			// recheck. Records are replaced by a rename, which arrives as a
+			// Create of the record's name.
+			removed := ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+			written := ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)
+			if !removed && !written {
 				continue
 			}
-			sw.wake(func(s *subscription) bool { return s.want[ev.Name] })
+			sw.wake(func(s *subscription) bool { return (removed || s.writes) && s.wants(ev.Name) })
 		case _, ok := <-w.Errors:
 			if !ok {
 				return

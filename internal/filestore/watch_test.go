@@ -57,3 +57,38 @@ func waitWatchers(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// WatchChanges wakes on a record written in place, and a key without a
+// name stands for every record of its namespace; Watch still wakes only on
+// removal.
+func TestWatchChangesReportsWrites(t *testing.T) {
+	s := openStore(t)
+	var _ store.MultiHolder = s
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	k := lockKey("w")
+	changes, err := s.WatchChanges(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	every, err := s.WatchChanges(ctx, store.Key{NS: store.Locks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removals, err := s.Watch(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, k, "v1")
+	waitEvent(t, changes, "a write of the record")
+	waitEvent(t, every, "a write of a record in the namespace")
+	put(t, s, lockKey("other"), "v1")
+	waitEvent(t, every, "a write of another record")
+	select {
+	case <-removals:
+		t.Fatal("Watch woke for a write")
+	default:
+	}
+	del(t, s, k)
+	waitEvent(t, removals, "the removal")
+}

@@ -124,6 +124,14 @@ func DecodeLock(data []byte) (*Lock, error) {
 	if err := decode(data, &l); err != nil {
 		return nil, err
 	}
+	if err := validateLock(&l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// validateLock checks what every holder record needs.
+func validateLock(l *Lock) error {
 	var missing []string
 	if l.Name == "" {
 		missing = append(missing, "name")
@@ -138,18 +146,18 @@ func DecodeLock(data []byte) (*Lock, error) {
 		missing = append(missing, "acquired_at")
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: missing %v", ErrCorrupt, missing)
+		return fmt.Errorf("%w: missing %v", ErrCorrupt, missing)
 	}
 	if l.PID < 0 || l.ChildPID < 0 || l.PGID < 0 || l.TTLSec < 0 {
-		return nil, fmt.Errorf("%w: negative pid or ttl", ErrCorrupt)
+		return fmt.Errorf("%w: negative pid or ttl", ErrCorrupt)
 	}
 	if l.PID == 0 && l.ExpiresAt == nil {
-		return nil, fmt.Errorf("%w: no holder process and no expiry", ErrCorrupt)
+		return fmt.Errorf("%w: no holder process and no expiry", ErrCorrupt)
 	}
 	if err := ValidateName(l.Name); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	return &l, nil
+	return nil
 }
 
 // DecodeFreeze parses and validates a freeze record.
