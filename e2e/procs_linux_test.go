@@ -223,7 +223,7 @@ func (r *pidReports) expect(t *testing.T, names ...string) map[string]int {
 			r.got[name] = reported{pid: pid, start: start}
 			r.mu.Unlock()
 		case <-deadline:
-			t.Fatalf("processes %v did not report within %s", keys(want), waitLong)
+			t.Fatalf("processes %v did not report within %s", missingNames(want), waitLong)
 		}
 	}
 	return out
@@ -249,7 +249,7 @@ func (r *pidReports) await(t *testing.T, prefix string) string {
 	}
 }
 
-func keys(m map[string]bool) []string {
+func missingNames(m map[string]bool) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
