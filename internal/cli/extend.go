@@ -1,19 +1,6 @@
 package cli
 
-import (
-	"fmt"
-	"strings"
-)
-
-// fullBinary is the build of lokt with everything linked in. The release's
-// lokt is built with -tags lokt_slim, which leaves out the etcd client and
-// the MCP SDK: their package initialisation alone costs milliseconds on
-// every start of every command (docs/performance.md), file backend
-// included. The slim lokt hands the invocations that need them over to
-// lokt-full, installed beside it, by exec: same pid, same parent (which
-// `lock` holds for), same arguments and environment. A plain `go build` or
-// `go install` of ./cmd/lokt is the full build.
-const fullBinary = "lokt-full"
+import "strings"
 
 // needsFull reports whether an invocation needs what the slim build leaves
 // out: the MCP server, or a backend other than files.
@@ -33,8 +20,4 @@ func needsFull(args []string, getenv func(string) string) bool {
 		}
 	}
 	return backend != "" && !strings.HasPrefix(backend, "file:")
-}
-
-func errLeftOut(what string) error {
-	return fmt.Errorf("this lokt was built without %s (-tags lokt_slim); run %s, which has it, or build lokt without that tag", what, fullBinary)
 }

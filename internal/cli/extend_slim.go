@@ -30,7 +30,7 @@ func handOver(args []string) error {
 		}
 		path = p
 	}
-	return syscall.Exec(path, append([]string{path}, args...), os.Environ()) // #nosec G204 -- our own sibling binary
+	return syscall.Exec(path, append([]string{path}, args...), os.Environ()) //nolint:gosec // our own sibling binary, found beside this one
 }
 
 func isFile(p string) bool {
