@@ -330,10 +330,11 @@ func (c *chaos) killLoop(deadline time.Time) {
 				c.lokKills.Add(1)
 			}
 		case len(helpers) > 0:
-			// The helper with the lokt lock or unlock it runs: an orphaned
-			// `lokt unlock` would release whatever lock then holds the name
-			// as long as its owner label matches (issue 9, item 8).
-			if c.killGroup(helpers[rand.IntN(len(helpers))]) {
+			// A lock helper alone, or with the lokt lock or unlock it runs.
+			// Alone, it can leave an orphaned `lokt unlock` behind, which
+			// must not release a later holder's lock (issue 9, item 8).
+			h := helpers[rand.IntN(len(helpers))]
+			if rand.IntN(2) == 0 && c.killOurs(h) || c.killGroup(h) {
 				c.treeKills.Add(1)
 			}
 		}
