@@ -270,6 +270,12 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	}
 	pid := g.cmd.Process.Pid
 	g.tree.started(pid)
+	if g.tree.group() != 0 {
+		// Noted first, microseconds after the fork, while the command is
+		// still being exec'd: should guard be killed now, whatever the
+		// command starts is in this group. Its start follows below.
+		_ = g.held.SetTree(context.Background(), lokt.Holder{}, g.tree.group())
+	}
 	// Read before the child can be reaped, so its pid cannot have been
 	// reused by then. A command that has already exited (a launcher that
 	// only started background jobs) gives no start, but its process group
