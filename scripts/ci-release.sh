@@ -241,8 +241,10 @@ for target in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64; do
 	a="lokt_${snap_version}_${target}.tar.gz"
 	[[ -f "dist/$a" ]] || fail "missing dist/$a"
 	grep -qE "^[0-9a-f]{64}  $a\$" dist/checksums.txt || fail "$a not in checksums.txt"
-	tar -tzf "dist/$a" | grep -qx lokt || fail "$a has no top-level lokt binary"
-	tar -tzf "dist/$a" | grep -qx lokt-full || fail "$a has no top-level lokt-full binary"
+	# Listed first: grep -q would stop reading and fail tar under pipefail.
+	listing="$(tar -tzf "dist/$a")"
+	grep -qx lokt <<<"$listing" || fail "$a has no top-level lokt binary"
+	grep -qx lokt-full <<<"$listing" || fail "$a has no top-level lokt-full binary"
 done
 a="lokt_${snap_version}_windows_amd64.zip"
 [[ -f "dist/$a" ]] || fail "missing dist/$a"
