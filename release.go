@@ -57,9 +57,15 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 			old.ChildPID, old.ChildStart = o.Child.PID, o.Child.Start
 			reason = fmt.Sprintf("command pid %d recorded as co-holder", o.Child.PID)
 		}
-		if o.Group != 0 {
+		switch {
+		case o.Group != 0 && reason != "":
 			old.PGID = o.Group
 			reason += fmt.Sprintf(", with its process group %d", o.Group)
+		case o.Group != 0:
+			// The command exited before its start could be read; the
+			// group it led may still have members.
+			old.PGID = o.Group
+			reason = fmt.Sprintf("command's process group %d recorded", o.Group)
 		}
 		result = withMode(fromRecord(old), v)
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})

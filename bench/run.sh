@@ -26,7 +26,9 @@ trap 'rm -rf "$bin"' EXIT
 # The release build (see docs/releasing.md): a cgo build links libc
 # dynamically and starts about a millisecond slower.
 release=(env CGO_ENABLED=0 go build -trimpath -ldflags '-s -w')
-"${release[@]}" -o "$bin/lokt" ./cmd/lokt
+# lokt as released: the slim build (.goreleaser.yaml), which leaves the
+# etcd client and the MCP SDK to lokt-full.
+"${release[@]}" -tags lokt_slim -o "$bin/lokt" ./cmd/lokt
 "${release[@]}" -o "$bin/hello" ./bench/floor/hello
 "${release[@]}" -o "$bin/forkexec" ./bench/floor/forkexec
 go build -o "$bin/compare" ./bench/compare
@@ -38,6 +40,6 @@ if [[ -n "${BENCH_DIR:-}" ]]; then
 fi
 echo "# command: $cmdline"
 echo "# machine: $(uname -srm), $(nproc) CPUs, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
-echo "# build: CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' (lokt $(stat -c %s "$bin/lokt") bytes)"
+echo "# build: CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags lokt_slim (lokt $(stat -c %s "$bin/lokt") bytes)"
 "$bin/compare" "${args[@]}" "$@"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"

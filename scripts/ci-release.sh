@@ -241,7 +241,10 @@ for target in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64; do
 	a="lokt_${snap_version}_${target}.tar.gz"
 	[[ -f "dist/$a" ]] || fail "missing dist/$a"
 	grep -qE "^[0-9a-f]{64}  $a\$" dist/checksums.txt || fail "$a not in checksums.txt"
-	tar -tzf "dist/$a" | grep -qx lokt || fail "$a has no top-level lokt binary"
+	# Listed first: grep -q would stop reading and fail tar under pipefail.
+	listing="$(tar -tzf "dist/$a")"
+	grep -qx lokt <<<"$listing" || fail "$a has no top-level lokt binary"
+	grep -qx lokt-full <<<"$listing" || fail "$a has no top-level lokt-full binary"
 done
 a="lokt_${snap_version}_windows_amd64.zip"
 [[ -f "dist/$a" ]] || fail "missing dist/$a"
@@ -284,7 +287,7 @@ done
 echo "    archives: LICENSE, 3 completions, ${#man_pages[@]}+ man pages in each unix archive"
 
 # Files each Linux package installs (the zsh one depends on the packager).
-pkg_common=(/usr/bin/lokt /usr/share/bash-completion/completions/lokt /usr/share/fish/vendor_completions.d/lokt.fish /usr/share/doc/lokt/LICENSE)
+pkg_common=(/usr/bin/lokt /usr/bin/lokt-full /usr/share/bash-completion/completions/lokt /usr/share/fish/vendor_completions.d/lokt.fish /usr/share/doc/lokt/LICENSE)
 for m in "${man_pages[@]}"; do pkg_common+=("/usr/share/man/man1/$m.1.gz"); done
 deb="$(find dist -maxdepth 1 -name '*amd64.deb' | head -n 1)"
 [[ -n "$deb" ]] || fail "no amd64 .deb in dist/"
@@ -316,7 +319,7 @@ else
 fi
 echo "    packages: $(basename "$deb") and $(basename "$rpm_file") install the completions, man pages and LICENSE"
 
-for want in 'license "Apache-2.0"' 'bash_completion.install "completions/lokt.bash"' 'zsh_completion.install "completions/_lokt"' \
+for want in 'license "Apache-2.0"' 'bin.install "lokt", "lokt-full"' 'bash_completion.install "completions/lokt.bash"' 'zsh_completion.install "completions/_lokt"' \
 	'fish_completion.install "completions/lokt.fish"' 'man1.install Dir["manpages/*.1.gz"]'; do
 	grep -qF -- "$want" "$formula" || fail "$formula lacks: $want"
 done
@@ -327,7 +330,7 @@ begin binary-smoke
 # The flags of .goreleaser.yaml `builds`, spelled out.
 want_version="$snap_version"
 mkdir -p "$work/smoke"
-CGO_ENABLED=0 go build -trimpath \
+CGO_ENABLED=0 go build -trimpath -tags lokt_slim \
 	-ldflags "-s -w -X github.com/lokt-dev/lokt/internal/version.Version=$want_version -X github.com/lokt-dev/lokt/internal/version.Commit=$want_commit -X github.com/lokt-dev/lokt/internal/version.Date=$want_date" \
 	-o "$work/smoke/lokt" ./cmd/lokt || fail "go build with the goreleaser flags failed"
 exercise "$work/smoke/lokt" smoke

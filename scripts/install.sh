@@ -31,6 +31,7 @@ set -eu
 
 REPO_URL="https://github.com/lokt-dev/lokt"
 BIN="lokt"
+FULL="lokt-full"
 
 say() { printf 'lokt-install: %s\n' "$*" >&2; }
 die() {
@@ -198,7 +199,8 @@ say "verified SHA-256 of $archive"
 mkdir "$tmp/x"
 tar -xzf "$tmp/$archive" -C "$tmp/x" || die "could not unpack $archive"
 [ -f "$tmp/x/$BIN" ] || die "$archive does not contain a '$BIN' binary"
-chmod 0755 "$tmp/x/$BIN"
+[ -f "$tmp/x/$FULL" ] || die "$archive does not contain a '$FULL' binary"
+chmod 0755 "$tmp/x/$BIN" "$tmp/x/$FULL"
 "$tmp/x/$BIN" version >/dev/null 2>&1 || die "the downloaded binary does not run on this machine ($os/$arch)"
 
 # ---- install --------------------------------------------------------------
@@ -216,12 +218,16 @@ fi
 [ -w "$dir" ] || die "$dir is not writable; set LOKT_INSTALL_DIR or re-run with permission to write there"
 
 # Stage next to the target so the final mv is an atomic rename on one
-# filesystem: a reader sees either the old binary or the new one.
-stage="$dir/.$BIN.install.$$"
-cp "$tmp/x/$BIN" "$stage" || die "could not write to $dir"
-chmod 0755 "$stage"
-mv -f "$stage" "$dir/$BIN" || die "could not move lokt into $dir"
-stage=""
+# filesystem: a reader sees either the old binary or the new one. lokt-full
+# (the etcd backend and the MCP server, which lokt hands over to) goes first,
+# so a new lokt never finds an old or missing lokt-full beside it.
+for b in "$FULL" "$BIN"; do
+	stage="$dir/.$b.install.$$"
+	cp "$tmp/x/$b" "$stage" || die "could not write to $dir"
+	chmod 0755 "$stage"
+	mv -f "$stage" "$dir/$b" || die "could not move $b into $dir"
+	stage=""
+done
 
 say "installed $("$dir/$BIN" version 2>/dev/null | head -n 1) to $dir/$BIN"
 case ":${PATH:-}:" in

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"syscall"
 
@@ -77,6 +78,11 @@ func exitCode(err error) int {
 
 // Main runs lokt with args on the process's streams and returns the exit code.
 func Main(args []string) int {
+	if slim && needsFull(args, os.Getenv) {
+		err := handOver(args) // returns only if the exec failed
+		fmt.Fprintf(os.Stderr, "lokt: %v\n", err)
+		return ExitError
+	}
 	return Run(NewFactory(SystemIO()), args)
 }
 

@@ -271,17 +271,30 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	}
 	pid := g.cmd.Process.Pid
 	g.tree.started(pid)
+	if g.tree.group() != 0 {
+		// Noted first, microseconds after the fork, while the command is
+		// still being exec'd: should guard be killed now, whatever the
+		// command starts is in this group. Its start follows below.
+		_ = g.held.SetTree(context.Background(), lokt.Holder{}, g.tree.group())
+	}
+	// Read before the child can be reaped, so its pid cannot have been
+	// reused by then. A command that has already exited (a launcher that
+	// only started background jobs) gives no start, but its process group
+	// is recorded all the same: the jobs it left in it keep the lock.
+	child, err := lokt.ProcessHolder(pid)
+	if err != nil {
+		child = lokt.Holder{}
+	}
 	go func() {
 		// Its error only repeats ProcessState, or reports output that could
 		// not be copied, which nobody is left to tell.
 		_ = g.cmd.Wait()
 		close(g.waitDone)
 	}()
-	// Read before anyone can reap the child, so the pid cannot have been
-	// reused. Recorded so the lock outlives a SIGKILLed guard while any
-	// process of the command's group lives; the command already runs, so
-	// this write overlaps with it.
-	if child, err := lokt.ProcessHolder(pid); err == nil {
+	// Recorded so the lock outlives a SIGKILLed guard, and a command that
+	// exits first, while any process of the command's group lives; the
+	// command already runs, so this write overlaps with it.
+	if child.PID != 0 || g.tree.group() != 0 {
 		if err := g.held.SetTree(context.Background(), child, g.tree.group()); err != nil && !errors.Is(err, lokt.ErrLost) {
 			g.warnf("could not record the command's processes in %q: %v", g.opts.Name, err)
 		}

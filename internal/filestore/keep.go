@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,7 +72,14 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 // acquisitions that never completed. A file is only removed once no process
 // holds it, and evidence is locked before it gets its final name, so no
 // holder's evidence can be removed under it. It returns the names removed.
-func (s *Store) Sweep(context.Context) ([]string, error) {
+//
+// Unheld is not enough for the evidence of a name's current record: once
+// guard is gone and only its command's process group runs, that file still
+// carries the note (the group) the record is judged by. Each file is
+// checked against its name's record under the name's guard lock, so no
+// acquisition can slip in between; a record that cannot be read keeps all
+// of its name's files.
+func (s *Store) Sweep(ctx context.Context) ([]string, error) {
 	dir, err := s.nsDir(store.Locks)
 	if err != nil {
 		return nil, err
@@ -83,10 +91,11 @@ func (s *Store) Sweep(context.Context) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		if _, _, ok := parseKeepName(e); !ok {
+		name, id, ok := parseKeepName(e)
+		if !ok {
 			continue
 		}
-		gone, err := removeUnheld(dir, e)
+		gone, err := s.sweepOne(ctx, dir, store.Key{NS: store.Locks, Name: name}, id, e)
 		if err != nil {
 			errs = append(errs, err)
 		} else if gone {
@@ -94,6 +103,30 @@ func (s *Store) Sweep(context.Context) ([]string, error) {
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// sweepOne removes evidence file (of acquisition id of k) unless it is
+// held or the current record's.
+func (s *Store) sweepOne(ctx context.Context, dir *atomicfs.Dir, k store.Key, id, file string) (bool, error) {
+	g, err := dir.LockGuard(guardName(k), filePerm)
+	if err != nil {
+		return false, unsafe(err)
+	}
+	defer func() { _ = g.Unlock() }()
+	data, err := s.Read(ctx, k)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, nil
+	default:
+		var rec struct {
+			LockID string `json:"lock_id"`
+		}
+		if json.Unmarshal(data, &rec) != nil || rec.LockID == id {
+			return false, nil
+		}
+	}
+	return removeUnheld(dir, file)
 }
 
 // removeUnheld removes the evidence file name in dir unless a process
