@@ -1,3 +1,5 @@
+//go:build !lokt_slim
+
 package backend
 
 import (

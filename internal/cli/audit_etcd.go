@@ -1,3 +1,5 @@
+//go:build !lokt_slim
+
 package cli
 
 import (
@@ -10,12 +12,17 @@ import (
 	"github.com/lokt-dev/lokt"
 	"github.com/lokt-dev/lokt/internal/audit"
 	"github.com/lokt-dev/lokt/internal/etcdstore"
+	"github.com/lokt-dev/lokt/store"
 )
 
 // etcdAuditObserver is the Factory's default EtcdObserver: every event goes
 // to the cluster's one audit trail, shared by all hosts. A failed write is a
 // warning on stderr (once per process), never a failed lock operation.
-func etcdAuditObserver(s *etcdstore.Store, io *IOStreams) func(lokt.Event) {
+func etcdAuditObserver(st store.Store, io *IOStreams) func(lokt.Event) {
+	s, ok := st.(*etcdstore.Store)
+	if !ok {
+		return nil
+	}
 	var once sync.Once
 	return func(e lokt.Event) {
 		rec := audit.FromEvent(e)

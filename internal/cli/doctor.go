@@ -43,11 +43,10 @@ otherwise.`,
 func runDoctor(f *Factory, opts *DoctorOptions) error {
 	var rep *doctor.Report
 	if f.IsEtcd() {
-		eo, err := f.etcdDoctorOptions()
-		if err != nil {
+		var err error
+		if rep, err = etcdDoctor(f); err != nil {
 			return err
 		}
-		rep = doctor.RunEtcd(eo)
 	} else {
 		rep = doctor.Run(doctor.Options{
 			Locate: func() (lokt.Location, error) { return f.Location() },

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,9 +12,8 @@ import (
 
 	"github.com/lokt-dev/lokt"
 	"github.com/lokt-dev/lokt/internal/backend"
-	"github.com/lokt-dev/lokt/internal/doctor"
-	"github.com/lokt-dev/lokt/internal/etcdstore"
 	"github.com/lokt-dev/lokt/internal/rootdir"
+	"github.com/lokt-dev/lokt/store"
 )
 
 // Factory is what commands get from the outside world. Tests replace its
@@ -29,7 +27,7 @@ type Factory struct {
 	// Observer, if set, returns the event sink for a root (the audit log).
 	Observer func(root string, io *IOStreams) func(lokt.Event)
 	// EtcdObserver is Observer for a root on etcd (the shared audit trail).
-	EtcdObserver func(s *etcdstore.Store, io *IOStreams) func(lokt.Event)
+	EtcdObserver func(s store.Store, io *IOStreams) func(lokt.Event)
 
 	// Backend is the --backend flag; empty means $LOKT_BACKEND, and that
 	// empty means the file backend.
@@ -39,7 +37,7 @@ type Factory struct {
 	loc   lokt.Location
 	spec  *backend.Spec
 	specd bool
-	etcd  *etcdstore.Store
+	etcd  interface{ Close() error } // the etcd client, once connected
 }
 
 // NewFactory returns a Factory for the real process.
@@ -80,18 +78,6 @@ func (f *Factory) etcdSpec() (*backend.Spec, error) {
 		f.loc = lokt.Location{Dir: sp.String(), Source: from, Reason: "etcd backend chosen by " + from}
 	}
 	return sp, nil
-}
-
-// etcdStore connects to the etcd backend (once per process).
-func (f *Factory) etcdStore(sp *backend.Spec) (*etcdstore.Store, error) {
-	if f.etcd == nil {
-		s, err := sp.Open(f.Getenv)
-		if err != nil {
-			return nil, &exitError{code: ExitError, err: err}
-		}
-		f.etcd = s
-	}
-	return f.etcd, nil
 }
 
 // Location finds the lock root without touching it.
@@ -151,44 +137,6 @@ func (f *Factory) Root(create bool) (*lokt.Root, error) {
 	}
 	f.root = r
 	return r, nil
-}
-
-// etcdRoot opens a root on the etcd backend. It always exists; the
-// file-only parts (LOKT_REQUIRE_LOCAL_FS, the audit.log writer) do not apply.
-func (f *Factory) etcdRoot(loc lokt.Location) (*lokt.Root, error) {
-	s, err := f.etcdStore(f.spec)
-	if err != nil {
-		return nil, err
-	}
-	opts := []lokt.Option{lokt.WithStore(s)}
-	if f.EtcdObserver != nil {
-		if obs := f.EtcdObserver(s, f.IO); obs != nil {
-			opts = append(opts, lokt.WithObserver(obs))
-		}
-	}
-	r, err := lokt.Open(loc.Dir, opts...)
-	if err != nil {
-		return nil, err
-	}
-	f.root = r
-	return r, nil
-}
-
-// etcdDoctorOptions is what doctor needs to check the etcd backend.
-func (f *Factory) etcdDoctorOptions() (doctor.EtcdOptions, error) {
-	loc, err := f.Location()
-	if err != nil {
-		return doctor.EtcdOptions{}, err
-	}
-	cfg, err := f.spec.Config(f.Getenv)
-	if err != nil {
-		return doctor.EtcdOptions{}, &exitError{code: ExitError, err: fmt.Errorf("etcd backend %s: %w", f.spec, err)}
-	}
-	s, err := f.etcdStore(f.spec)
-	if err != nil {
-		return doctor.EtcdOptions{}, err
-	}
-	return doctor.EtcdOptions{Location: loc, Store: s, TLS: cfg.TLS != nil, User: cfg.Username, LeaseTTL: cmp.Or(cfg.LeaseTTL, etcdstore.DefaultLeaseTTL)}, nil
 }
 
 // IsEtcd reports whether the chosen backend is etcd (bad backend URLs are
