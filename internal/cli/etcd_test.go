@@ -7,8 +7,33 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/lokt-dev/lokt/internal/backend"
 	"github.com/lokt-dev/lokt/internal/etcdtest"
 )
+
+// putEtcdRecord writes key (NS/NAME) under the backend's prefix.
+func putEtcdRecord(ts *testscript.TestScript, sp *backend.Spec, key, data string) {
+	s, err := sp.Open(ts.Getenv)
+	ts.Check(err)
+	defer func() { _ = s.Close() }()
+	_, err = s.Client().Put(context.Background(), s.Prefix()+"/"+key, data)
+	ts.Check(err)
+}
+
+// getEtcdRecord reads key (NS/NAME) under the backend's prefix.
+func getEtcdRecord(ts *testscript.TestScript, sp *backend.Spec, key string) string {
+	s, err := sp.Open(ts.Getenv)
+	ts.Check(err)
+	defer func() { _ = s.Close() }()
+	res, err := s.Client().Get(context.Background(), s.Prefix()+"/"+key)
+	ts.Check(err)
+	if len(res.Kvs) == 0 {
+		ts.Fatalf("record %s does not exist", key)
+	}
+	return string(res.Kvs[0].Value)
+}
 
 // etcdTestFactory is auditTestFactory on the etcd backend, with the shared
 // audit trail as observer.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -106,11 +105,7 @@ func cmdPutRecord(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	data := ts.ReadFile(args[2])
 	if sp := recordSpec(ts); sp != nil {
-		s, err := sp.Open(ts.Getenv)
-		ts.Check(err)
-		defer func() { _ = s.Close() }()
-		_, err = s.Client().Put(context.Background(), s.Prefix()+"/"+args[0]+"/"+args[1], data)
-		ts.Check(err)
+		putEtcdRecord(ts, sp, args[0]+"/"+args[1], data)
 		return
 	}
 	dir := filepath.Join(ts.Getenv("LOKT_ROOT"), args[0])
@@ -127,15 +122,7 @@ func cmdCmpRecord(ts *testscript.TestScript, neg bool, args []string) {
 	want := ts.ReadFile(args[2])
 	var got string
 	if sp := recordSpec(ts); sp != nil {
-		s, err := sp.Open(ts.Getenv)
-		ts.Check(err)
-		defer func() { _ = s.Close() }()
-		res, err := s.Client().Get(context.Background(), s.Prefix()+"/"+args[0]+"/"+args[1])
-		ts.Check(err)
-		if len(res.Kvs) == 0 {
-			ts.Fatalf("record %s/%s does not exist", args[0], args[1])
-		}
-		got = string(res.Kvs[0].Value)
+		got = getEtcdRecord(ts, sp, args[0]+"/"+args[1])
 	} else {
 		b, err := os.ReadFile(filepath.Join(ts.Getenv("LOKT_ROOT"), args[0], args[1]+".json"))
 		ts.Check(err)
