@@ -386,6 +386,7 @@ env -u LOKT_VERSION TMPDIR="$work/tmp-inst1" LOKT_BASE_URL="$base/good" LOKT_INS
 cat "$work/install1.log"
 [[ -z "$(ls -A "$work/tmp-inst1")" ]] || fail "install.sh left temporary files: $(ls -A "$work/tmp-inst1")"
 [[ -x "$dir1/lokt" ]] || fail "install.sh did not install $dir1/lokt"
+[[ -x "$dir1/lokt-full" ]] || fail "install.sh did not install $dir1/lokt-full"
 grep -q "not on your PATH" "$work/install1.log" || fail "install.sh did not warn that $dir1 is not on PATH"
 cmp -s "$dir1/lokt" "$(find dist -path "*/lokt_${host_os}_${host_arch}*/lokt" -type f | head -n 1)" ||
 	fail "installed binary differs from the one goreleaser built"
@@ -394,7 +395,7 @@ exercise "$dir1/lokt" installed
 PATH="$dir1:$PATH" LOKT_VERSION="$snap_version" LOKT_DOWNLOADER=wget LOKT_BASE_URL="$base/good/" LOKT_INSTALL_DIR="$dir1" \
 	sh scripts/install.sh >"$work/install2.log" 2>&1 || { cat "$work/install2.log" >&2; fail "install.sh (pinned, wget, reinstall) failed"; }
 if grep -q "not on your PATH" "$work/install2.log"; then fail "install.sh warned about PATH although $dir1 is on it"; fi
-leftovers="$(find "$dir1" -mindepth 1 ! -name lokt)"
+leftovers="$(find "$dir1" -mindepth 1 ! -name lokt ! -name lokt-full)"
 [[ -z "$leftovers" ]] || fail "install.sh left files behind in $dir1: $leftovers"
 "$dir1/lokt" version >/dev/null || fail "reinstalled binary does not run"
 echo "    pinned $snap_version via wget over an existing install: ok"
