@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,11 +61,27 @@ func TestSlimHandsOver(t *testing.T) {
 	if err := os.Symlink(testbin.Path(t), filepath.Join(filepath.Dir(slim), "lokt-full")); err != nil {
 		t.Fatal(err)
 	}
+	// The client keeps stdin open until the reply, as a harness does.
 	cmd = exec.Command(slim, "mcp")
 	cmd.Env = envv
-	cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}` + "\n")
-	r = wait(t, cmd)
-	if !strings.Contains(r.stdout, `"serverInfo"`) || !strings.Contains(r.stdout, `"id":1`) {
-		t.Fatalf("slim mcp with lokt-full: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := bufio.NewReader(stdout).ReadString('\n')
+	_ = stdin.Close()
+	_ = cmd.Wait()
+	if err != nil || !strings.Contains(reply, `"serverInfo"`) || !strings.Contains(reply, `"id":1`) {
+		t.Fatalf("slim mcp with lokt-full: reply %q, %v", reply, err)
 	}
 }
