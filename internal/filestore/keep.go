@@ -1,8 +1,8 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -119,10 +119,12 @@ func (s *Store) sweepOne(ctx context.Context, dir *atomicfs.Dir, k store.Key, id
 	case err != nil:
 		return false, nil
 	default:
-		var rec struct {
-			LockID string `json:"lock_id"`
-		}
-		if json.Unmarshal(data, &rec) != nil || rec.LockID == id {
+		// The record names its holders' acquisitions (one lock_id, or one
+		// per holder of a version 2 record): evidence it names is kept,
+		// held or not, since guard notes its command's tree there. The id
+		// is 128 random bits, so a match anywhere in the record is a
+		// reference.
+		if bytes.Contains(data, []byte(id)) {
 			return false, nil
 		}
 	}

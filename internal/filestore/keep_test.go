@@ -111,3 +111,31 @@ func TestParseKeepName(t *testing.T) {
 		}
 	}
 }
+
+// Evidence a record names is kept by Sweep even when nobody holds it (the
+// holder died, its tree lives on in the noted process group), whether the
+// record is a single lock or names several holders.
+func TestSweepKeepsNamedEvidence(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	for _, c := range []struct{ name, id, record string }{
+		{"one", "aaaa", `{"version":1,"name":"one","lock_id":"aaaa"}`},
+		{"many", "bbbb", `{"version":2,"name":"many","holders":[{"lock_id":"cccc"},{"lock_id":"bbbb"}]}`},
+	} {
+		kept, err := s.Keep(ctx, lockKey(c.name), c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = kept.Close() // the holder is gone
+		put(t, s, lockKey(c.name), c.record)
+	}
+	orphan, err := s.Keep(ctx, lockKey("many"), "dddd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = orphan.Close()
+	removed, err := s.Sweep(ctx)
+	if err != nil || len(removed) != 1 || removed[0] != ".many.dddd.hold" {
+		t.Fatalf("sweep removed %v, %v; want only the unnamed orphan", removed, err)
+	}
+}
