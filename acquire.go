@@ -197,24 +197,34 @@ func (r *Root) waitAtHead(ctx context.Context, name string, o *AcquireOptions, l
 		if o.OnBlocked != nil {
 			o.OnBlocked(blocker)
 		}
-		sleep := jitter(delay)
-		if !until.IsZero() {
-			if d := until.Sub(r.now()); d < sleep {
-				sleep = max(d, time.Millisecond)
-			}
-		}
-		timer := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !r.pause(ctx, &delay, until, changed) {
 			return nil, timedOut(blocker)
-		case <-changed:
-			delay = minPoll
-		case <-timer.C:
-			delay = min(delay*2, maxPoll)
 		}
-		timer.Stop()
 	}
+}
+
+// pause is one wait of a waiter at the head of the line: until the store
+// reports a change (then the next wait is short again), the blocker ends by
+// itself (until), or the backoff delay passes (then it doubles, up to
+// maxPoll). It reports false when ctx ended first.
+func (r *Root) pause(ctx context.Context, delay *time.Duration, until time.Time, changed <-chan struct{}) bool {
+	sleep := jitter(*delay)
+	if !until.IsZero() {
+		if d := until.Sub(r.now()); d < sleep {
+			sleep = max(d, time.Millisecond)
+		}
+	}
+	timer := time.NewTimer(sleep)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-changed:
+		*delay = minPoll
+	case <-timer.C:
+		*delay = min(*delay*2, maxPoll)
+	}
+	return true
 }
 
 const (

@@ -194,14 +194,8 @@ func (r *Root) pruneFreezes(ctx context.Context, actor Actor) error {
 
 func (r *Root) decodeFreeze(name string, data []byte) (*lockfile.Freeze, error) {
 	f, err := lockfile.DecodeFreeze(data)
-	var future *lockfile.FutureVersionError
-	switch {
-	case errors.As(err, &future):
-		return nil, &UnsupportedVersionError{Path: r.pathOf(store.Freezes, name), Version: future.Version}
-	case err != nil:
-		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Freezes, name), Err: err}
-	case f.Name != name:
-		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Freezes, name), Err: fmt.Errorf("%w: records name %q", lockfile.ErrCorrupt, f.Name)}
+	if err = r.recordErr(store.Freezes, name, err, func() string { return f.Name }); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -367,16 +367,27 @@ func (r *Root) Prune(ctx context.Context, actor Actor) ([]string, error) {
 // decodeLock turns codec errors into the engine's error types.
 func (r *Root) decodeLock(name string, data []byte) (*lockfile.Lock, error) {
 	l, err := lockfile.DecodeLock(data)
+	if err = r.recordErr(store.Locks, name, err, func() string { return l.Name }); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// recordErr turns a codec's verdict on the record of name in ns into the
+// engine's error types: written by a newer protocol, damaged, or filed
+// under another name than it records (recorded, asked only when decoding
+// succeeded).
+func (r *Root) recordErr(ns store.Namespace, name string, err error, recorded func() string) error {
 	var future *lockfile.FutureVersionError
 	switch {
 	case errors.As(err, &future):
-		return nil, &UnsupportedVersionError{Path: r.pathOf(store.Locks, name), Version: future.Version}
+		return &UnsupportedVersionError{Path: r.pathOf(ns, name), Version: future.Version}
 	case err != nil:
-		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Locks, name), Err: err}
-	case l.Name != name:
-		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Locks, name), Err: fmt.Errorf("%w: records name %q", lockfile.ErrCorrupt, l.Name)}
+		return &CorruptError{Name: name, Path: r.pathOf(ns, name), Err: err}
+	case recorded() != name:
+		return &CorruptError{Name: name, Path: r.pathOf(ns, name), Err: fmt.Errorf("%w: records name %q", lockfile.ErrCorrupt, recorded())}
 	}
-	return l, nil
+	return nil
 }
 
 func (r *Root) pathOf(ns store.Namespace, name string) string {

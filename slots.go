@@ -132,14 +132,8 @@ func (r *Root) decodeView(name string, data []byte) (*lockfile.Multi, error) {
 		return &lockfile.Multi{Version: lockfile.MultiVersion, Name: name, Mode: ModeExclusive, Holders: []*lockfile.Lock{l}}, nil
 	}
 	m, err := lockfile.DecodeMulti(data)
-	var future *lockfile.FutureVersionError
-	switch {
-	case errors.As(err, &future):
-		return nil, &UnsupportedVersionError{Path: r.pathOf(store.Locks, name), Version: future.Version}
-	case err != nil:
-		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Locks, name), Err: err}
-	case m.Name != name:
-		return nil, &CorruptError{Name: name, Path: r.pathOf(store.Locks, name), Err: fmt.Errorf("%w: records name %q", lockfile.ErrCorrupt, m.Name)}
+	if err = r.recordErr(store.Locks, name, err, func() string { return m.Name }); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -482,23 +476,9 @@ func (r *Root) waitMulti(ctx context.Context, name string, o *AcquireOptions, ti
 		if o.OnBlocked != nil {
 			o.OnBlocked(blocker)
 		}
-		sleep := jitter(delay)
-		if !until.IsZero() {
-			if d := until.Sub(r.now()); d < sleep {
-				sleep = max(d, time.Millisecond)
-			}
-		}
-		timer := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !r.pause(ctx, &delay, until, changed) {
 			return nil, timedOut(blocker)
-		case <-changed:
-			delay = minPoll
-		case <-timer.C:
-			delay = min(delay*2, maxPoll)
 		}
-		timer.Stop()
 	}
 }
 
