@@ -152,20 +152,7 @@ func (d *doctor) loadStore(s store.Store) {
 		return
 	}
 	ctx := context.Background()
-	d.statuses, err = root.List(ctx)
-	if err != nil {
-		for _, e := range unjoin(err) {
-			d.recs.unreadable = append(d.recs.unreadable, e.Error())
-		}
-	}
-	for _, st := range d.statuses {
-		switch st.State {
-		case lokt.StateCorrupt:
-			d.recs.corrupt = append(d.recs.corrupt, st.Name)
-		case lokt.StateUnsupported:
-			d.recs.unsupported = append(d.recs.unsupported, st.Problem.Error())
-		}
-	}
+	d.loadLocks(ctx, root)
 	names, err := root.Names(ctx, store.Freezes)
 	if err != nil {
 		d.recs.err = err

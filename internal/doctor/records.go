@@ -26,18 +26,11 @@ type records struct {
 	expiredFrz  []string
 }
 
-// load reads every lock and freeze through the engine's read-only calls.
-// The Root is opened without an observer: doctor records nothing.
-func (d *doctor) load() {
-	if !d.ready {
-		return
-	}
-	root, err := lokt.Open(d.loc.Dir)
-	if err != nil {
-		d.recs.err = err
-		return
-	}
-	d.statuses, err = root.List(context.Background())
+// loadLocks judges every lock of root and sorts out the ones that are
+// unreadable, corrupt or from a newer protocol, whatever the backend.
+func (d *doctor) loadLocks(ctx context.Context, root *lokt.Root) {
+	var err error
+	d.statuses, err = root.List(ctx)
 	if err != nil {
 		for _, e := range unjoin(err) {
 			d.recs.unreadable = append(d.recs.unreadable, e.Error())
@@ -51,6 +44,20 @@ func (d *doctor) load() {
 			d.recs.unsupported = append(d.recs.unsupported, st.Problem.Error())
 		}
 	}
+}
+
+// load reads every lock and freeze through the engine's read-only calls.
+// The Root is opened without an observer: doctor records nothing.
+func (d *doctor) load() {
+	if !d.ready {
+		return
+	}
+	root, err := lokt.Open(d.loc.Dir)
+	if err != nil {
+		d.recs.err = err
+		return
+	}
+	d.loadLocks(context.Background(), root)
 	names, err := recordNames(d.freezesDir())
 	if err != nil {
 		d.recs.err = err
