@@ -176,14 +176,5 @@ func (d *doctor) loadStore(s store.Store) {
 
 // checkRecordsRead adds the record checks once loadStore has run.
 func (d *doctor) checkRecordsRead() {
-	if d.recs.err != nil {
-		v := fail(fmt.Sprintf("cannot read the records in %s: %v", d.loc.Dir, d.recs.err), "check the cluster's health and the user's permissions")
-		d.add(CheckUnsupported, v)
-		d.add(CheckCorrupt, v)
-		d.add(CheckStale, v)
-		return
-	}
-	d.add(CheckUnsupported, d.unsupported())
-	d.add(CheckCorrupt, d.corrupt())
-	d.add(CheckStale, d.stale())
+	d.addRecordChecks("check the cluster's health and the user's permissions")
 }

@@ -114,8 +114,14 @@ func (d *doctor) checkRecords() {
 		d.add(CheckStale, why)
 		return
 	}
+	d.addRecordChecks("check the permissions of the lock root")
+}
+
+// addRecordChecks adds the three record checks once the records are loaded,
+// or the same failure to all three (with remedy) if they could not be read.
+func (d *doctor) addRecordChecks(remedy string) {
 	if d.recs.err != nil {
-		v := fail(fmt.Sprintf("cannot read the records in %s: %v", d.loc.Dir, d.recs.err), "check the permissions of the lock root")
+		v := fail(fmt.Sprintf("cannot read the records in %s: %v", d.loc.Dir, d.recs.err), remedy)
 		d.add(CheckUnsupported, v)
 		d.add(CheckCorrupt, v)
 		d.add(CheckStale, v)
