@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,28 +23,6 @@ func etcdEnv(t *testing.T, c *etcdtest.Cluster, prefix string, extra ...string) 
 	return env(filepath.Join(t.TempDir(), "unused-root"), append([]string{"LOKT_BACKEND=" + c.Backend(prefix)}, extra...)...)
 }
 
-// etcdCaller is startCaller with the etcd backend in the environment.
-func etcdCaller(t *testing.T, envv []string, args ...string) *caller {
-	t.Helper()
-	errLog := filepath.Join(t.TempDir(), "stderr")
-	cmd := exec.Command("sh", append([]string{"-c", callerScript, testbin.Path(t)}, args...)...)
-	cmd.Env = append(envv, "LOKT_TEST_ERRLOG="+errLog)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &caller{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout), errLog: errLog}
-	t.Cleanup(c.stop)
-	return c
-}
-
 // Sixteen shells race `lokt lock` for one name on etcd: exactly one wins
 // each round.
 func TestEtcdContentionOneWinner(t *testing.T) {
@@ -55,7 +32,7 @@ func TestEtcdContentionOneWinner(t *testing.T) {
 		name := fmt.Sprintf("race-%d", round)
 		callers := make([]*caller, contenders)
 		for i := range callers {
-			callers[i] = etcdCaller(t, envv, "lock", name, "--ttl", "5m")
+			callers[i] = newCaller(t, envv, "", "lock", name, "--ttl", "5m")
 		}
 		for _, cl := range callers {
 			cl.fire(t)

@@ -102,14 +102,7 @@ func startLokt(t *testing.T, envv []string, args ...string) *bgLokt {
 		<-p.stdout.eof
 		<-p.stderr.eof
 		err := cmd.Wait()
-		p.code = -1
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			p.code = 0
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		}
+		p.code = statusOf(err)
 		close(p.done)
 	}()
 	t.Cleanup(func() {

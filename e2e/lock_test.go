@@ -34,21 +34,17 @@ read done
 
 func startCaller(t *testing.T, root, dir string, args ...string) *caller {
 	t.Helper()
+	return newCaller(t, env(root), dir, args...)
+}
+
+// newCaller is startCaller with the environment given.
+func newCaller(t *testing.T, envv []string, dir string, args ...string) *caller {
+	t.Helper()
 	errLog := filepath.Join(t.TempDir(), "stderr")
 	cmd := exec.Command("sh", append([]string{"-c", callerScript, testbin.Path(t)}, args...)...)
-	cmd.Env = env(root, "LOKT_TEST_ERRLOG="+errLog)
+	cmd.Env = append(envv, "LOKT_TEST_ERRLOG="+errLog)
 	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := startPiped(t, cmd)
 	c := &caller{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout), errLog: errLog}
 	t.Cleanup(c.stop)
 	return c

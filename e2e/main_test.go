@@ -6,6 +6,7 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,36 @@ func wait(t testing.TB, cmd *exec.Cmd) result {
 	}
 	err := cmd.Run()
 	return result{code: exitCode(t, err), stdout: out.String(), stderr: errb.String()}
+}
+
+// startPiped starts cmd with pipes to its stdin and from its stdout.
+func startPiped(t testing.TB, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout
+}
+
+// statusOf is the exit code behind a Wait error: -1 when the process did
+// not exit by itself (killed by a signal) or could not be waited for.
+func statusOf(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 func exitCode(t testing.TB, err error) int {

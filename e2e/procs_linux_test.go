@@ -81,14 +81,7 @@ func startTree(t *testing.T, envv []string, withStdin bool, argv ...string) *tre
 	p.cmd = cmd
 	go func() {
 		err := cmd.Wait()
-		p.code = -1
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			p.code = 0
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		}
+		p.code = statusOf(err)
 		close(p.done)
 	}()
 	t.Cleanup(func() {
