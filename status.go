@@ -20,6 +20,9 @@ type Status struct {
 	Problem error
 	// Now is when State was judged.
 	Now time.Time
+	// Foreign says why the holder's processes cannot be checked here ("on
+	// another host", "in another PID namespace"); empty when they can.
+	Foreign string
 
 	// For a name in shared or slots mode, or with a line: its mode and
 	// slot count, every holder (Lock is the first live one) and every
@@ -77,6 +80,7 @@ func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 			st.Lock.ChildPID, st.Lock.ChildStart, st.Lock.PGID = t.ChildPID, t.ChildStart, t.PGID
 		}
 		st.State = r.judge(ctx, l, now)
+		st.Foreign = r.foreign(l)
 		st.Mode = ModeExclusive
 		st.Holders = []HolderState{{Lock: st.Lock, State: st.State}}
 	}

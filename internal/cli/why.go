@@ -130,12 +130,12 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 			return nil
 		}
 		v.Acquirable = false
-		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner, l.Host != root.Host())...)
+		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner, st.Foreign)...)
 	}
 	return nil
 }
 
-func liveReasons(l *lokt.Lock, now time.Time, caller string, remote bool) []string {
+func liveReasons(l *lokt.Lock, now time.Time, caller, foreign string) []string {
 	who := fmt.Sprintf("held by %s since %s (%s)", holderWithPID(l), l.AcquiredAt.Local().Format(time.RFC3339), shortDur(now.Sub(l.AcquiredAt)))
 	if l.PID == 0 {
 		who = fmt.Sprintf("held by %s with no holder process since %s", holderText(l), l.AcquiredAt.Local().Format(time.RFC3339))
@@ -144,12 +144,17 @@ func liveReasons(l *lokt.Lock, now time.Time, caller string, remote bool) []stri
 	switch {
 	case l.ExpiresAt != nil:
 		out = append(out, fmt.Sprintf("it expires at %s (in %s) unless renewed", l.ExpiresAt.Local().Format(time.RFC3339), shortDur(l.ExpiresAt.Sub(now))))
-	case remote:
+	case foreign == "on another host":
 		out = append(out, fmt.Sprintf("it has no TTL and its holder is on host %s, which lokt cannot check from here: it is held until its holder releases it (or someone runs lokt unlock %s --force)", printable(l.Host), l.Name))
+	case foreign != "":
+		out = append(out, fmt.Sprintf("it has no TTL and its holder is %s, whose pids lokt cannot check from here: it is held while its process tree keeps its evidence, else until its holder releases it (or someone runs lokt unlock %s --force)", foreign, l.Name))
 	default:
 		out = append(out, fmt.Sprintf("it has no TTL: it is held until pid %d exits or runs lokt unlock %s", l.PID, l.Name))
 	}
-	if l.ChildPID != 0 {
+	switch {
+	case l.PGID != 0:
+		out = append(out, fmt.Sprintf("its command (pid %d) and every process in its process group %d also keep it held while they run", l.ChildPID, l.PGID))
+	case l.ChildPID != 0:
 		out = append(out, fmt.Sprintf("its command (pid %d) also keeps it held while it runs", l.ChildPID))
 	}
 	if l.Owner == caller {
