@@ -189,4 +189,7 @@ func TestForeignNamespaceHolder(t *testing.T) {
 	if !errors.As(err, &held) || held.Foreign != "in another PID namespace" || !strings.Contains(err.Error(), "another PID namespace") {
 		t.Fatalf("acquire over a holder in another namespace: %v", err)
 	}
+	if st, err := f.root.Get(context.Background(), "x"); err != nil || st.State != StateLive || st.Foreign != "in another PID namespace" {
+		t.Fatalf("status of a holder in another namespace: %+v, %v", st, err)
+	}
 }
