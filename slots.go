@@ -169,6 +169,20 @@ func putView(v *lockfile.Multi, seq uint64) (store.Change, error) {
 	return store.Change{Op: store.Put, Data: data, Seq: seq, Durable: durable}, nil
 }
 
+// putViewKept is putView for a write by the holder of acquisition id,
+// whose evidence is ev: a lone exclusive holder's version 1 record goes on
+// that evidence (store.Change.Kept) when the holder is the writer. A
+// version 2 record is never tied to one holder's evidence: with leases,
+// the end of that one lease would take every holder's entry with it.
+func putViewKept(v *lockfile.Multi, seq uint64, ev store.Kept, id string) (store.Change, error) {
+	ch, err := putView(v, seq)
+	if err == nil && ev != nil && ch.Op == store.Put && len(v.Holders) == 1 && len(v.Waiters) == 0 &&
+		v.Mode == ModeExclusive && v.Holders[0].LockID == id {
+		ch.Kept = ev
+	}
+	return ch, err
+}
+
 // waiterGone says whether a waiter's place can be given up for it.
 func (r *Root) waiterGone(w *lockfile.Waiter, now time.Time) bool {
 	l := &lockfile.Lock{Host: w.Host, PID: w.PID, PIDNS: w.PIDNS}
@@ -266,7 +280,7 @@ func (r *Root) acquireMulti(ctx context.Context, name string, o *AcquireOptions,
 			}
 			a.result = withMode(fromRecord(h), v)
 			a.events = append(a.events, Event{Time: now, Type: EventRefresh, Name: name, Actor: actor, Lock: a.result})
-			return putView(v, 0)
+			return putViewKept(v, 0, o.evidence, o.lockID)
 		}
 	}
 	if frozen != nil {
@@ -346,7 +360,7 @@ func (r *Root) acquireMulti(ctx context.Context, name string, o *AcquireOptions,
 		v.Holders = append(v.Holders, rec)
 		a.result = withMode(fromRecord(rec), v)
 		a.events = append(a.events, Event{Time: now, Type: EventAcquire, Name: name, Actor: actor, Lock: a.result})
-		return putView(v, token)
+		return putViewKept(v, token, o.evidence, id)
 	}
 	// Blocked: by the holders, or by a waiter ahead.
 	held := r.blockedBy(name, v, mode, o.Slots, me, now)

@@ -120,11 +120,27 @@ func (e *UnavailableError) Error() string {
 func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 
 // MultiHolder is implemented by stores that keep records of protocol
-// version 2 (slots, shared holders, waiters in line): the file backend. On
-// other stores the engine refuses slots and shared holds instead of
-// guessing how their leases would map onto several holders.
+// version 2 (slots, shared holders, waiters in line): the file and the etcd
+// backend. On other stores the engine refuses slots and shared holds
+// instead of guessing how their evidence would map onto several holders.
+//
+// The engine never asks such a store to tie a version 2 record to one
+// holder's evidence (Change.Kept is nil for it, and TTL 0): the record
+// outlives any one holder, and each holder entry is judged by its own
+// evidence (Keeper.Alive).
 type MultiHolder interface {
 	MultiHolder()
+}
+
+// Conclusive is implemented by Keepers whose evidence is the whole truth
+// about a holder: once it is gone the holder has lost its hold, whatever
+// its processes still do (a lease that ended; the holder is told through
+// Kept.Done). The engine then judges an entry whose evidence is gone as
+// dead without asking about pids, as it would be if the entry were a
+// record of its own on that lease. File evidence is not conclusive: a
+// kernel lock says nothing about processes that never inherited it.
+type Conclusive interface {
+	EvidenceConclusive()
 }
 
 // ChangeWatcher is implemented by stores that can report every change of
