@@ -240,7 +240,7 @@ func TestSlotsNeedAMultiHolderStore(t *testing.T) {
 	r := f.open(WithStore(&engFailingStore{Store: f.root.store, err: errors.New("must not write")}))
 	for _, o := range []AcquireOptions{slotOpts("a", f.holder(1), 2), sharedOpts("a", f.holder(1))} {
 		_, err := r.Acquire(context.Background(), "s", o)
-		if err == nil || !strings.Contains(err.Error(), "only on the file backend") {
+		if err == nil || !strings.Contains(err.Error(), "keeps no multi-holder records") {
 			t.Fatalf("%+v: %v", o, err)
 		}
 	}
