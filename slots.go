@@ -184,13 +184,21 @@ func putViewKept(v *lockfile.Multi, seq uint64, ev store.Kept, id string) (store
 }
 
 // waiterGone says whether a waiter's place can be given up for it.
-func (r *Root) waiterGone(w *lockfile.Waiter, now time.Time) bool {
+func (r *Root) waiterGone(ctx context.Context, name string, w *lockfile.Waiter, now time.Time) bool {
 	l := &lockfile.Lock{Host: w.Host, PID: w.PID, PIDNS: w.PIDNS}
-	if w.PID == 0 || r.foreign(l) != "" {
-		// Only the waiter's renewals say it is still there.
-		return !now.Before(w.ExpiresAt.Time)
+	if w.PID != 0 && r.foreign(l) == "" {
+		return r.liveness(w.PID, w.PIDStart) == proc.Dead
 	}
-	return r.liveness(w.PID, w.PIDStart) == proc.Dead
+	// A waiter lokt cannot check by pid: its evidence, where it keeps one
+	// that ends conclusively (a lease), says at once; else only its
+	// renewals say it is still there.
+	if k, ok := r.store.(store.Keeper); ok && w.Kept && w.LockID != "" {
+		if _, conclusive := k.(store.Conclusive); conclusive {
+			held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: name}, w.LockID)
+			return err == nil && !held
+		}
+	}
+	return !now.Before(w.ExpiresAt.Time)
 }
 
 // sweep drops stale holders and departed waiters from v, returning the
@@ -206,7 +214,7 @@ func (r *Root) sweep(ctx context.Context, v *lockfile.Multi, now time.Time) (gon
 	}
 	waiters := v.Waiters[:0:0]
 	for i := range v.Waiters {
-		if r.waiterGone(&v.Waiters[i], now) {
+		if r.waiterGone(ctx, v.Name, &v.Waiters[i], now) {
 			continue
 		}
 		waiters = append(waiters, v.Waiters[i])
@@ -384,6 +392,9 @@ func (r *Root) acquireMulti(ctx context.Context, name string, o *AcquireOptions,
 				Host: self.Host, PID: self.PID, PIDStart: self.Start, PIDNS: self.NS,
 				Since: lockfile.NewTime(now), ExpiresAt: lockfile.NewTime(now.Add(waiterTTL)),
 			}
+			if o.kept {
+				w.LockID, w.Kept = o.lockID, true
+			}
 			if o.Holder.PID != self.PID {
 				w.HolderPID = o.Holder.PID
 			}
@@ -513,7 +524,7 @@ func (r *Root) statusMulti(ctx context.Context, st *Status, v *lockfile.Multi) {
 	pos := 0
 	for i := range v.Waiters {
 		w := &v.Waiters[i]
-		if r.waiterGone(w, st.Now) {
+		if r.waiterGone(ctx, v.Name, w, st.Now) {
 			continue
 		}
 		pos++

@@ -554,3 +554,42 @@ func TestLeaseStoreTiesNoVersion2RecordToOneHolder(t *testing.T) {
 		t.Fatalf("after the sweep: %+v %v", st, err)
 	}
 }
+
+// A waiter on another host that keeps evidence leaves the line once that
+// evidence ends, on a store where its end is conclusive; elsewhere (or
+// without evidence) its expires_at decides.
+func TestForeignWaiterWithEndedEvidenceLeavesTheLine(t *testing.T) {
+	f := newEngFixture(t)
+	ls := &engLeaseStore{Store: f.root.store, puts: map[string][]store.Kept{}}
+	r := f.open(WithStore(ls))
+	ctx := context.Background()
+	kept, err := ls.Keep(ctx, store.Key{NS: store.Locks, Name: "q"}, "live1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	now := engT0.Format(time.RFC3339Nano)
+	later := engT0.Add(time.Hour).Format(time.RFC3339Nano)
+	waiter := func(id, lockID string) string {
+		return `{"wait_id":"` + id + `","mode":"exclusive","owner":"o","host":"elsewhere","pid":6,"pid_start":"x","since":"` + now + `","expires_at":"` + later + `","lock_id":"` + lockID + `","kept":true}`
+	}
+	f.writeRaw(f.lockPath("q"), `{"version":2,"name":"q","mode":"exclusive","holders":[],"waiters":[`+
+		waiter("gone", "dead1")+`,`+waiter("here", "live1")+`]}`)
+	waiting := func(r *Root) []string {
+		st, err := r.Get(ctx, "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, w := range st.Waiters {
+			ids = append(ids, w.WaitID)
+		}
+		return ids
+	}
+	if got := waiting(r); len(got) != 1 || got[0] != "here" {
+		t.Fatalf("line on the store with leases: %v, want only the waiter whose evidence is held", got)
+	}
+	if got := waiting(f.root); len(got) != 2 {
+		t.Fatalf("line on files: %v, want both until they expire", got)
+	}
+}

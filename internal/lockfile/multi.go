@@ -54,6 +54,12 @@ type Waiter struct {
 	HolderPID int  `json:"holder_pid,omitempty"`
 	Since     Time `json:"since"`
 	ExpiresAt Time `json:"expires_at"`
+	// LockID and Kept name the holder evidence the waiter already keeps
+	// for the acquisition it waits to make (guard does): while it is held
+	// the waiter is there, wherever it runs. Optional: a reader that does
+	// not know them judges the waiter by its pid or ExpiresAt.
+	LockID string `json:"lock_id,omitempty"`
+	Kept   bool   `json:"kept,omitempty"`
 }
 
 // DecodeMulti parses and validates a version 2 record.
