@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"time"
 )
 
 // CreateHeld is not implemented on Windows: a guarded command's process
@@ -12,3 +13,11 @@ func (d *Dir) CreateHeld(string, fs.FileMode) (*os.File, error) { return nil, er
 
 // IsHeld reports false: nothing is ever held this way on Windows.
 func (d *Dir) IsHeld(string) (bool, error) { return false, nil }
+
+// CreateHeldWith is not supported on Windows (no flock).
+func (d *Dir) CreateHeldWith(string, fs.FileMode, []byte) (*os.File, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// ReadHeld finds nothing held on Windows, where nothing can be.
+func (d *Dir) ReadHeld(string) ([]byte, time.Time, bool, error) { return nil, time.Time{}, false, nil }
