@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,34 +72,29 @@ func (d *Dir) IsHeld(name string) (bool, error) {
 }
 
 // ReadHeld reads name and reports whether some process still holds the
-// lock CreateHeld took on it, and when it was last written (for files
-// written once: when they were created). The content is read before the
-// probe, so content reported as held was written by a holder that was
-// still there after the read. A missing file is not held.
-func (d *Dir) ReadHeld(name string) (data []byte, mod time.Time, held bool, err error) {
+// lock CreateHeld took on it. The content is read before the probe, so
+// content reported as held was written by a holder that was still there
+// after the read. A missing file is not held.
+func (d *Dir) ReadHeld(name string) (data []byte, held bool, err error) {
 	f, err := d.openRegular(name, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, time.Time{}, false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, time.Time{}, false, err
+		return nil, false, err
 	}
 	defer func() { _ = f.Close() }()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, time.Time{}, false, err
-	}
 	const maxNote = 64 << 10 // a description is a few hundred bytes
 	data, err = io.ReadAll(io.LimitReader(f, maxNote))
 	if err != nil {
-		return nil, time.Time{}, false, err
+		return nil, false, err
 	}
 	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	switch {
 	case err == nil:
-		return nil, time.Time{}, false, nil // closing f drops the probe's lock
+		return nil, false, nil // closing f drops the probe's lock
 	case errors.Is(err, unix.EWOULDBLOCK):
-		return data, st.ModTime(), true, nil
+		return data, true, nil
 	}
-	return nil, time.Time{}, false, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
+	return nil, false, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"time"
 )
 
 // CreateHeld is not implemented on Windows: a guarded command's process
@@ -20,4 +19,4 @@ func (d *Dir) CreateHeldWith(string, fs.FileMode, []byte) (*os.File, error) {
 }
 
 // ReadHeld finds nothing held on Windows, where nothing can be.
-func (d *Dir) ReadHeld(string) ([]byte, time.Time, bool, error) { return nil, time.Time{}, false, nil }
+func (d *Dir) ReadHeld(string) ([]byte, bool, error) { return nil, false, nil }

@@ -13,15 +13,18 @@ import (
 )
 
 // waitingExt ends the name of a waiter's description,
-// ROOT/locks/.NAME.WAITID.waiting. (Not ".wait": that is the name's kernel
-// line, .NAME.wait, and names may contain dots.)
+// ROOT/locks/.NAME.T-WAITID.waiting, where T is when it was written (16 hex
+// digits of Unix nanoseconds by the writer's clock): the files' arrival
+// order, finer than file timestamps, which the kernel keeps to a clock
+// tick. (Not ".wait": that is the name's kernel line, .NAME.wait, and names
+// may contain dots.)
 const waitingExt = ".waiting"
 
 var _ store.Announcer = (*Store)(nil)
 
 // waitingFile is the open locks/ directory and the name of waiter id's
-// description of k in it.
-func (s *Store) waitingFile(k store.Key, id string) (*atomicfs.Dir, string, error) {
+// description of k, written at.
+func (s *Store) waitingFile(k store.Key, id string, at time.Time) (*atomicfs.Dir, string, error) {
 	if id == "" || strings.ContainsAny(id, `/\.`) {
 		return nil, "", fmt.Errorf("invalid wait id %q", id)
 	}
@@ -29,7 +32,7 @@ func (s *Store) waitingFile(k store.Key, id string) (*atomicfs.Dir, string, erro
 	if err != nil {
 		return nil, "", err
 	}
-	return dir, "." + k.Name + "." + id + waitingExt, nil
+	return dir, fmt.Sprintf(".%s.%016x-%s%s", k.Name, uint64(at.UnixNano()), id, waitingExt), nil
 }
 
 // Announce implements store.Announcer with a file beside the lock's other
@@ -41,7 +44,7 @@ func (s *Store) waitingFile(k store.Key, id string) (*atomicfs.Dir, string, erro
 // close-on-exec, so a command the waiter starts once it holds the lock
 // does not keep it.
 func (s *Store) Announce(k store.Key, id string, info []byte) (func(), error) {
-	dir, name, err := s.waitingFile(k, id)
+	dir, name, err := s.waitingFile(k, id, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +61,8 @@ func (s *Store) Announce(k store.Key, id string, info []byte) (func(), error) {
 }
 
 // Announced implements store.Announcer: the descriptions of k's waiters
-// whose files are still held, in arrival order, which for files is the
-// order the files were written (their modification time, to the
-// filesystem's resolution; ties by name). It reads the directory once.
+// whose files are still held, in arrival order (the time in their names,
+// then their ids). It reads the directory once.
 func (s *Store) Announced(_ context.Context, k store.Key) ([][]byte, error) {
 	dir, err := s.nsDir(store.Locks)
 	if err != nil {
@@ -70,33 +72,21 @@ func (s *Store) Announced(_ context.Context, k store.Key) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	type found struct {
-		at   time.Time
-		file string
-		data []byte
-	}
-	var all []found
+	var files []string
 	for _, e := range entries {
-		name, _, ok := parseDotted(e, waitingExt)
-		if !ok || name != k.Name {
-			continue
+		if name, _, ok := parseDotted(e, waitingExt); ok && name == k.Name {
+			files = append(files, e)
 		}
+	}
+	// Same name and fixed-width time: the file names sort by arrival.
+	sort.Strings(files)
+	var out [][]byte
+	for _, e := range files {
 		// A file that cannot be read (a planted symlink) describes nobody;
 		// lokt never follows it.
-		data, at, held, err := dir.ReadHeld(e)
-		if err == nil && held {
-			all = append(all, found{at, e, data})
+		if data, held, err := dir.ReadHeld(e); err == nil && held {
+			out = append(out, data)
 		}
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if !all[i].at.Equal(all[j].at) {
-			return all[i].at.Before(all[j].at)
-		}
-		return all[i].file < all[j].file
-	})
-	out := make([][]byte, len(all))
-	for i, f := range all {
-		out[i] = f.data
 	}
 	return out, nil
 }
