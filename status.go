@@ -41,6 +41,13 @@ type Status struct {
 // Get reads and judges one lock. A missing lock gives an error wrapping
 // ErrNotFound; a symlink or directory in its place gives an error.
 func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
+	return r.get(ctx, name, true)
+}
+
+// get is Get, without asking the store for announced waiters unless
+// waiters is set: a holder checking its own record on every beat has no
+// use for them.
+func (r *Root) get(ctx context.Context, name string, waiters bool) (*Status, error) {
 	if err := lockfile.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -51,10 +58,10 @@ func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
-	return r.status(ctx, name, data), nil
+	return r.status(ctx, name, data, waiters), nil
 }
 
-func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
+func (r *Root) status(ctx context.Context, name string, data []byte, waiters bool) *Status {
 	now := r.now()
 	st := &Status{Name: name, Now: now, Version: lockfile.Version}
 	if isMulti(data) {
@@ -89,7 +96,9 @@ func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 		st.Foreign = r.foreign(l)
 		st.Mode = ModeExclusive
 		st.Holders = []HolderState{{Lock: st.Lock, State: st.State}}
-		st.Waiters = r.announcedWaiters(ctx, name)
+		if waiters {
+			st.Waiters = r.announcedWaiters(ctx, name)
+		}
 	}
 	return st
 }
