@@ -56,6 +56,11 @@ func printLine(w io.Writer, l lockJSON, now time.Time) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(h.Lock), h.PID, ago(now, h.AcquiredAt), left(now, h.ExpiresAt), state)
 	}
+	printWaiters(w, l, now)
+}
+
+// printWaiters prints one row per waiter of a name, in line order.
+func printWaiters(w io.Writer, l lockJSON, now time.Time) {
 	for _, wt := range l.Waiters {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, waiterText(wt), wt.PID, ago(now, wt.Since), "-", waitState(wt))
 	}

@@ -186,6 +186,7 @@ func printStatus(f *Factory, s *statusJSON) {
 				continue
 			}
 			textf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(l.Lock), l.PID, ago(now, l.AcquiredAt), left(now, l.ExpiresAt), l.State)
+			printWaiters(tw, l, now)
 		}
 		_ = tw.Flush()
 	}
