@@ -33,17 +33,28 @@ func (s *Store) EvidenceConclusive() {}
 
 // WatchChanges implements store.ChangeWatcher: every put or removal (by a
 // delete or a lease's end) of one of keys, or of any record of a namespace
-// for a key with an empty Name, until ctx ends.
+// for a key with an empty Name, until ctx ends. As on files, a watcher of
+// locks also sees waiters of plain exclusive locks come and go (their
+// descriptions under P/waiting/, announce.go).
 func (s *Store) WatchChanges(ctx context.Context, keys ...store.Key) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
 	wctx := clientv3.WithRequireLeader(ctx)
+	var watches []clientv3.WatchChan
 	for _, k := range keys {
-		var wch clientv3.WatchChan
 		if k.Name == "" {
-			wch = s.cli.Watch(wctx, s.prefix+"/"+string(k.NS)+"/", clientv3.WithPrefix())
+			watches = append(watches, s.cli.Watch(wctx, s.prefix+"/"+string(k.NS)+"/", clientv3.WithPrefix()))
 		} else {
-			wch = s.cli.Watch(wctx, s.key(k))
+			watches = append(watches, s.cli.Watch(wctx, s.key(k)))
 		}
+		switch {
+		case k.NS != store.Locks:
+		case k.Name == "":
+			watches = append(watches, s.cli.Watch(wctx, s.prefix+"/waiting/", clientv3.WithPrefix()))
+		default:
+			watches = append(watches, s.cli.Watch(wctx, s.waitingDir(k), clientv3.WithPrefix()))
+		}
+	}
+	for _, wch := range watches {
 		go func() {
 			for resp := range wch {
 				if len(resp.Events) == 0 && resp.Err() == nil {

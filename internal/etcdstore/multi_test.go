@@ -10,7 +10,8 @@ import (
 
 // WatchChanges wakes on a rewrite as well as a removal of a key, and on any
 // record of a namespace for a key without a name; a record of another name
-// does not wake a watcher of one name.
+// does not wake a watcher of one name. Waiters announcing themselves and
+// leaving wake watchers of their lock.
 func TestWatchChanges(t *testing.T) {
 	s := open(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -40,6 +41,14 @@ func TestWatchChanges(t *testing.T) {
 	woke(one, "a rewrite")
 	update(t, s, lockKey("a"), store.Change{Op: store.Delete})
 	woke(one, "the removal")
+	withdraw, err := s.Announce(lockKey("a"), "w1", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	woke(one, "a waiter announcing itself")
+	woke(all, "a waiter announcing itself, to the namespace watcher")
+	withdraw()
+	woke(one, "a waiter withdrawing")
 	// Nothing is left over for the one-name watcher from b's put: every
 	// value it got was for a.
 	select {
