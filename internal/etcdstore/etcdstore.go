@@ -32,6 +32,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -79,6 +80,10 @@ type Store struct {
 	leaseTTL time.Duration
 	grace    time.Duration
 
+	conn       connNote // why requests last found no connection
+	tls        bool     // the client speaks TLS
+	clientCert bool     // and presents a certificate
+
 	mu     sync.Mutex
 	leases map[string]clientv3.LeaseID // evidence key -> lease, of this process's Keeps
 }
@@ -102,7 +107,9 @@ func Open(cfg Config) (*Store, error) {
 		leaseTTL: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL),
 		grace:    max(cmp.Or(cfg.RecordGrace, DefaultRecordGrace), 0),
 		leases:   map[string]clientv3.LeaseID{},
+		tls:      cfg.TLS != nil,
 	}
+	s.clientCert = s.tls && (len(cfg.TLS.Certificates) > 0 || cfg.TLS.GetClientCertificate != nil)
 	scheme := "http://"
 	if cfg.TLS != nil {
 		scheme = "https://"
@@ -120,7 +127,8 @@ func Open(cfg Config) (*Store, error) {
 		Password:    cfg.Password,
 		// The client logs retries and reconnects at warn level to stderr;
 		// lokt reports failures itself, once, as errors.
-		Logger: zap.NewNop(),
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(s.conn.intercept)},
 	})
 	if err != nil {
 		return nil, s.unavailable("connect", err)
@@ -158,7 +166,7 @@ func (s *Store) request(ctx context.Context) (context.Context, context.CancelFun
 // unavailable wraps a client error. The caller's own cancellation or
 // deadline passes through unwrapped: that is not the cluster's fault.
 func (s *Store) unavailable(op string, err error) error {
-	return &store.UnavailableError{Where: s.where, Op: op, Err: cause(err, s.timeout)}
+	return &store.UnavailableError{Where: s.where, Op: op, Err: s.cause(err)}
 }
 
 func (s *Store) fail(ctx context.Context, op string, err error) error {
@@ -168,12 +176,29 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	return s.unavailable(op, err)
 }
 
-// cause makes the client's errors readable: a deadline means no answer.
-func cause(err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded") {
-		return fmt.Errorf("no answer within %s (endpoints unreachable, or the cluster has no quorum)", timeout)
+// cause makes the client's errors readable: a deadline means no answer,
+// and when no connection could be made at all (connNote), the last dial
+// failure says why: a TLS or network problem, not quorum.
+func (s *Store) cause(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "DeadlineExceeded") {
+		return err
 	}
-	return err
+	connErr := s.conn.last()
+	if connErr == "" {
+		return fmt.Errorf("no answer within %s (endpoints unreachable, or the cluster has no quorum)", s.timeout)
+	}
+	// Two failures do not name their cause: a server that wants TLS drops
+	// a plain client before its first frame, and one that wants a client
+	// certificate drops a TLS client without one right after the handshake.
+	hint := ""
+	dialed := !strings.Contains(connErr, "while dialing") // a TCP connection was made
+	switch {
+	case !s.tls && strings.Contains(connErr, "server preface"):
+		hint = " (if the cluster serves TLS only, lokt must be given its CA certificate)"
+	case s.tls && !s.clientCert && dialed && !strings.Contains(connErr, "x509"):
+		hint = " (if the cluster requires client certificates, lokt must be given one and its key)"
+	}
+	return fmt.Errorf("no connection within %s: %s%s", s.timeout, connErr, hint)
 }
 
 // Update reads the record and the name's sequence in one snapshot, runs fn,
