@@ -176,11 +176,19 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	return s.unavailable(op, err)
 }
 
+// deadline says whether err is a request's deadline passing, on this side
+// or, reported back as code Unknown, on the server's (which gets the
+// request's deadline with it).
+func deadline(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded") ||
+		strings.Contains(err.Error(), context.DeadlineExceeded.Error())
+}
+
 // cause makes the client's errors readable: a deadline means no answer,
 // and when no connection could be made at all (connNote), the last dial
 // failure says why: a TLS or network problem, not quorum.
 func (s *Store) cause(err error) error {
-	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "DeadlineExceeded") {
+	if !deadline(err) {
 		return err
 	}
 	connErr := s.conn.last()

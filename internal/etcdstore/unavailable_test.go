@@ -3,9 +3,13 @@ package etcdstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/lokt-dev/lokt/internal/etcdtest"
 	"github.com/lokt-dev/lokt/store"
@@ -64,5 +68,26 @@ func TestUnavailableSaysWhy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A deadline is recognised however it comes back: from this side, or from
+// the server, which got the request's deadline and reports it passing as
+// code Unknown.
+func TestDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{context.DeadlineExceeded, true},
+		{fmt.Errorf("txn: %w", context.DeadlineExceeded), true},
+		{status.Error(codes.DeadlineExceeded, "context deadline exceeded while waiting for connections to become ready"), true},
+		{status.Error(codes.Unknown, "context deadline exceeded"), true},
+		{status.Error(codes.Unavailable, "etcdserver: no leader"), false},
+		{errors.New("etcdserver: permission denied"), false},
+	} {
+		if got := deadline(tc.err); got != tc.want {
+			t.Errorf("deadline(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
