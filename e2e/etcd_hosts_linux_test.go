@@ -136,8 +136,18 @@ func TestEtcdHostsGuardKilledEndsWithLease(t *testing.T) {
 	if l := st.Locks[0]; l.Host != "host-a" || !l.Kept {
 		t.Fatalf("host-b sees g held by host %q (kept %v), want host-a's guard keeping a lease", l.Host, l.Kept)
 	}
-	if r := runOnHost(t, envv, "host-b", "guard", "g", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "host-a") {
-		t.Fatalf("host-b's guard while host-a's runs: exit %d, stderr %q; want 2 naming host-a", r.code, r.stderr)
+	// Refused, and told the lock ends with host-a's lease (not that it
+	// is held until someone unlocks it, as a file root's would be).
+	if r := runOnHost(t, envv, "host-b", "guard", "g", "--", "true"); r.code != 2 || !strings.Contains(r.stderr, "host-a") ||
+		!strings.Contains(r.stderr, "keeps it on a lease") || strings.Contains(r.stderr, "until unlocked") {
+		t.Fatalf("host-b's guard while host-a's runs: exit %d, stderr %q; want 2 naming host-a and its lease", r.code, r.stderr)
+	}
+	if r := runOnHost(t, envv, "host-b", "why", "g"); r.code != 2 || !strings.Contains(r.stdout, "keeps it on a lease") ||
+		strings.Contains(r.stdout, "until its holder releases it (or") || strings.Contains(r.stdout, "keep it held while they run") {
+		t.Fatalf("why g on host-b: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runOnHost(t, envv, "host-b", "unlock", "g"); r.code == 0 || !strings.Contains(r.stderr, "lease") {
+		t.Fatalf("unlock g on host-b: exit %d, stderr %q; want a refusal naming the lease", r.code, r.stderr)
 	}
 
 	lease := etcdHolderLease(t, cli, prefix, "g")

@@ -91,6 +91,7 @@ type Store struct {
 var (
 	_ store.Store  = (*Store)(nil)
 	_ store.Keeper = (*Store)(nil)
+	_ store.Leaser = (*Store)(nil)
 	_ store.Queue  = (*Store)(nil)
 )
 
