@@ -194,10 +194,10 @@ func (r *Root) waiterGone(ctx context.Context, name string, w *lockfile.Waiter, 
 		return r.liveness(w.PID, w.PIDStart) == proc.Dead
 	}
 	// A waiter lokt cannot check by pid: its evidence, where it keeps one
-	// that ends conclusively (a lease), says at once; else only its
+	// that is a lease (store.Leaser), says at once; else only its
 	// renewals say it is still there.
 	if k, ok := r.store.(store.Keeper); ok && w.Kept && w.LockID != "" {
-		if _, conclusive := k.(store.Conclusive); conclusive {
+		if _, leased := k.(store.Leaser); leased {
 			held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: name}, w.LockID)
 			return err == nil && !held
 		}

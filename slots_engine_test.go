@@ -477,8 +477,8 @@ func (s *engLeaseStore) Forget(ctx context.Context, k store.Key, id string) erro
 	return s.Store.(store.Keeper).Forget(ctx, k, id)
 }
 
-func (s *engLeaseStore) MultiHolder()        {}
-func (s *engLeaseStore) EvidenceConclusive() {}
+func (s *engLeaseStore) MultiHolder()   {}
+func (s *engLeaseStore) LeasesRecords() {}
 
 func (s *engLeaseStore) lastKept(name string) (store.Kept, int) {
 	s.mu.Lock()

@@ -132,17 +132,6 @@ type MultiHolder interface {
 	MultiHolder()
 }
 
-// Conclusive is implemented by Keepers whose evidence is the whole truth
-// about a holder: once it is gone the holder has lost its hold, whatever
-// its processes still do (a lease that ended; the holder is told through
-// Kept.Done). The engine then judges an entry whose evidence is gone as
-// dead without asking about pids, as it would be if the entry were a
-// record of its own on that lease. File evidence is not conclusive: a
-// kernel lock says nothing about processes that never inherited it.
-type Conclusive interface {
-	EvidenceConclusive()
-}
-
 // ChangeWatcher is implemented by stores that can report every change of
 // a record, not only its removal: a slot freed in a multi-holder record is
 // a rewrite, and `lokt status --watch` redraws on every change. Waiters on
@@ -213,7 +202,10 @@ type Keeper interface {
 // written with Change.Kept is attached to: the record ends with the lease.
 // A holder that stops renewing (it died, or lost the store) then loses its
 // lock by itself within the lease's TTL, wherever it runs, where a record
-// beside other evidence stays until someone breaks it.
+// beside other evidence stays until someone breaks it. The engine judges
+// an entry whose evidence is gone as dead on such a store, whatever its
+// pids say, as it would be if the entry were a record on that lease: the
+// entries of a version 2 record, which is on no lease (MultiHolder).
 type Leaser interface {
 	Keeper
 	LeasesRecords()

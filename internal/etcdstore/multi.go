@@ -19,17 +19,12 @@ import (
 var (
 	_ store.MultiHolder   = (*Store)(nil)
 	_ store.ChangeWatcher = (*Store)(nil)
-	_ store.Conclusive    = (*Store)(nil)
+	_ store.Leaser        = (*Store)(nil)
 )
 
 // MultiHolder implements store.MultiHolder: a version 2 record is one key,
 // changed by the same compare-and-swap as any other.
 func (s *Store) MultiHolder() {}
-
-// EvidenceConclusive implements store.Conclusive: a holder's evidence is a
-// lease, and a holder whose lease ended has lost its hold (its guard is
-// told through Kept.Done), as a lone holder's record would be gone with it.
-func (s *Store) EvidenceConclusive() {}
 
 // WatchChanges implements store.ChangeWatcher: every put or removal (by a
 // delete or a lease's end) of one of keys, or of any record of a namespace
