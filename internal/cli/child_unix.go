@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"errors"
 	"io"
 	"os"
 	"runtime"
@@ -90,8 +91,8 @@ func startChild(path string, argv, env []string, streams *IOStreams, extra []*os
 		return nil, &os.PathError{Op: "fork/exec", Path: path, Err: err}
 	}
 	c.pid = pid
-	for _, copy := range copiers {
-		go copy()
+	for _, cp := range copiers {
+		go cp()
 	}
 	return c, nil
 }
@@ -121,7 +122,7 @@ func wait4(pid int) (syscall.WaitStatus, error) {
 	var ws syscall.WaitStatus
 	for {
 		_, err := syscall.Wait4(pid, &ws, 0, nil)
-		if err != syscall.EINTR {
+		if !errors.Is(err, syscall.EINTR) {
 			return ws, err
 		}
 	}
