@@ -115,27 +115,33 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	if o.multi() || multiBlock(err) {
 		return r.waitMulti(ctx, name, &o, timedOut)
 	}
+	leaveLine := func() {}
 	if q, ok := r.store.(store.Queue); ok {
 		if first, leave, qerr := q.Line(store.Key{NS: store.Locks, Name: name}); qerr == nil {
 			var done bool
 			l, done, err = r.waitForTurn(ctx, name, &o, first, err)
-			leave()
 			switch {
 			case multiBlock(err):
 				// The name went shared (or slots) meanwhile: its line is
 				// in the record now.
+				leave()
 				return r.waitMulti(ctx, name, &o, timedOut)
 			case done:
+				leave()
 				if err != nil && ctx.Err() != nil && isBlocked(err) {
 					return nil, timedOut(err)
 				}
 				return l, err
 			}
+			// The head stays in line while it works for the lock: the
+			// waiters behind it sleep until it has the lock (or gives up).
+			leaveLine = leave
 		}
 		// Without a line (e.g. a read-only guard directory) every waiter
 		// works for the lock as the head does.
 	}
 	l, err = r.waitAtHead(ctx, name, &o, err, timedOut)
+	leaveLine()
 	if multiBlock(err) {
 		return r.waitMulti(ctx, name, &o, timedOut)
 	}
