@@ -51,7 +51,7 @@ import (
 )
 
 type config struct {
-	lokt, etcdctl, dir string
+	lokt, before, etcdctl, dir string
 	runs, loss         int
 	sizes              []int
 	settle, ttl        time.Duration
@@ -63,6 +63,7 @@ func main() {
 	var c config
 	var sizes string
 	flag.StringVar(&c.lokt, "lokt", "lokt", "lokt binary with the etcd client (a plain go build, or lokt-full)")
+	flag.StringVar(&c.before, "before", "", "another lokt binary (e.g. built from main) to measure beside -lokt: cycle, acquire, release, hand-off")
 	flag.StringVar(&c.etcdctl, "etcdctl", "etcdctl", "etcdctl binary (the etcd-client package)")
 	flag.StringVar(&c.dir, "dir", "", "scratch directory (default: a new temporary one)")
 	flag.IntVar(&c.runs, "runs", 40, "interleaved rounds; each measures every row once")
@@ -158,7 +159,22 @@ func (b *bench) latency() {
 		name string
 		run  func()
 	}
-	steps := []step{
+	var steps []step
+	if b.before != "" {
+		B := func(args ...string) []string { return append([]string{b.before}, args...) }
+		steps = append(steps,
+			step{"cycle before", func() { add("cycle: lokt (-before) guard NAME -- true", b.timed(B("guard", "cb", "--", "true"))) }},
+			step{"uncontended before", func() {
+				a, r := b.holdRelease(B(append([]string{"guard", "ub", "--"}, hold...)...))
+				add("acquire: lokt (-before) guard", a)
+				add("release: lokt (-before) guard", r)
+			}},
+			step{"handoff before", func() {
+				add("hand-off: lokt (-before) guard --wait", b.handoff(B(append([]string{"guard", "hb", "--"}, hold...)...), B("guard", "hb", "--wait", "--", "echo", "go"), "bench/holders/hb/", 2))
+			}},
+		)
+	}
+	steps = append(steps, []step{
 		{"cycle lokt", func() { add("cycle: lokt guard NAME -- true", b.timed(L("guard", "c", "--", "true"))) }},
 		{"cycle etcdctl", func() { add("cycle: etcdctl lock NAME true", b.timed(E("lock", "ec", "true"))) }},
 		{"uncontended lokt", func() {
@@ -177,12 +193,12 @@ func (b *bench) latency() {
 		}},
 		{"floor", func() { add("floor: etcdctl put KEY VALUE (one write)", b.timed(E("put", "floor", "x"))) }},
 		{"handoff lokt", func() {
-			add("hand-off: lokt guard --wait", b.handoff(L(append([]string{"guard", "h", "--"}, hold...)...), L("guard", "h", "--wait", "--", "echo", "go"), "bench/line/h/", 1))
+			add("hand-off: lokt guard --wait", b.handoff(L(append([]string{"guard", "h", "--"}, hold...)...), L("guard", "h", "--wait", "--", "echo", "go"), "bench/holders/h/", 2))
 		}},
 		{"handoff etcdctl", func() {
 			add("hand-off: etcdctl lock", b.handoff(E(append([]string{"lock", "eh", "--"}, hold...)...), E("lock", "eh", "echo", "go"), "eh/", 2))
 		}},
-	}
+	}...)
 	for i := range b.runs {
 		for j := range steps {
 			steps[(i+j)%len(steps)].run()
@@ -202,10 +218,14 @@ func (b *bench) latency() {
 			per = append(per, float64(ra[i])/float64(re[i]))
 		}
 		slices.Sort(per)
-		fmt.Printf("%s / etcdctl: ratio of p50s %.2f, median of per-round ratios %.2f\n", a, float64(pct(ra, 50))/float64(pct(re, 50)), per[len(per)/2])
+		fmt.Printf("%s / %s: ratio of p50s %.2f, median of per-round ratios %.2f\n", a, e, float64(pct(ra, 50))/float64(pct(re, 50)), per[len(per)/2])
 	}
 	ratio("cycle: lokt guard NAME -- true", "cycle: etcdctl lock NAME true")
 	ratio("hand-off: lokt guard --wait", "hand-off: etcdctl lock")
+	if b.before != "" {
+		ratio("hand-off: lokt guard --wait", "hand-off: lokt (-before) guard --wait")
+		ratio("cycle: lokt guard NAME -- true", "cycle: lokt (-before) guard NAME -- true")
+	}
 }
 
 // timed runs argv to its end and returns its wall time.
@@ -256,10 +276,12 @@ func (b *bench) holdRelease(argv []string) (acquire, release time.Duration) {
 	return acquire, time.Since(t)
 }
 
-// handoff: a holder holds, a waiter lines up behind it (want keys under
-// line in etcd tell that it waits), the holder's command ends, and the
-// clock runs until the waiter's command prints.
-func (b *bench) handoff(holdArgv, waitArgv []string, line string, want int64) time.Duration {
+// handoff: a holder holds, a waiter starts (want keys under prefix in
+// etcd tell that it is there: lokt's waiter's holder evidence, which it
+// creates before its first attempt; etcdctl's waiter key), sits for
+// -settle, the holder's command ends, and the clock runs until the waiter's
+// command prints.
+func (b *bench) handoff(holdArgv, waitArgv []string, prefix string, want int64) time.Duration {
 	h, _ := b.holder(holdArgv)
 	w := b.command(waitArgv)
 	out, started := pipeLines(w)
@@ -269,10 +291,10 @@ func (b *bench) handoff(holdArgv, waitArgv []string, line string, want int64) ti
 	var werr error
 	wdone := make(chan struct{})
 	go func() { werr = w.Wait(); close(wdone) }()
-	for b.count(line) < want {
+	for b.count(prefix) < want {
 		select {
 		case <-wdone:
-			check(fmt.Errorf("%s ended before it waited in line: %v", strings.Join(waitArgv, " "), werr))
+			check(fmt.Errorf("%s ended before it waited: %v", strings.Join(waitArgv, " "), werr))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
