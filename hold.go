@@ -270,7 +270,13 @@ func (h *Held) keep(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		err := h.beat(ctx)
+		err := h.beatUnlessLost(ctx, lost)
+		select {
+		case <-lost:
+			h.lose(fmt.Errorf("%w: %q: the store ended this holder's lease", ErrLost, h.name))
+			return
+		default:
+		}
 		switch {
 		case err == nil:
 			failing, wait = false, interval
@@ -286,6 +292,26 @@ func (h *Held) keep(ctx context.Context) {
 			failing, wait = true, retry
 		}
 	}
+}
+
+// beatUnlessLost beats, cut short if the store ends the lease meanwhile:
+// when the store cannot be reached, a beat can take its request timeout
+// (more than one, for a reread) while the lease runs out sooner, and the
+// loss must be reported when it happens.
+func (h *Held) beatUnlessLost(ctx context.Context, lost <-chan struct{}) error {
+	if lost == nil {
+		return h.beat(ctx)
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-bctx.Done():
+		}
+	}()
+	return h.beat(bctx)
 }
 
 // beat renews the lock (a compare-and-swap on its lock_id), or, with no TTL

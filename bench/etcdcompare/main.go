@@ -52,9 +52,9 @@ import (
 
 type config struct {
 	lokt, before, etcdctl, dir string
-	runs, loss         int
-	sizes              []int
-	settle, ttl        time.Duration
+	runs, loss                 int
+	sizes                      []int
+	settle, ttl                time.Duration
 }
 
 var cleanups []func()
@@ -125,7 +125,9 @@ func (c *config) cluster(n int) {
 	b := &bench{config: c, c: cl, cli: cli, eps: strings.Join(cl.Endpoints(), ","), backend: cl.Backend("bench"), fifo: filepath.Join(dir, "fifo"), n: n}
 	check(syscall.Mkfifo(b.fifo, 0o600))
 	fmt.Printf("\n## %d member(s), --heartbeat-interval=20 --election-timeout=200, %d interleaved rounds; load average %s\n", n, c.runs, loadavg())
-	b.latency()
+	if c.runs > 0 {
+		b.latency()
+	}
 	if c.loss > 0 {
 		b.leaseLoss()
 	}
