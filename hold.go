@@ -118,6 +118,17 @@ func (h *Held) Err() error {
 // started) and its process group, so that the lock stays live while any of
 // them does, should this process die first.
 func (h *Held) SetTree(ctx context.Context, child Holder, pgid int) error {
+	// A store that stopped answering would hold this for its request
+	// timeout, and guard for that long before it can report the loss.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if n, ok := h.kept.(store.Noter); ok {
 		// One small write, off the record: readers only look at the note
 		// once nobody holds the evidence (types.go, notedTree).
@@ -140,6 +151,9 @@ func (h *Held) SetTree(ctx context.Context, child Holder, pgid int) error {
 	if err != nil {
 		if isLost(err) {
 			h.lose(err)
+		}
+		if lost := h.Err(); lost != nil {
+			return lost
 		}
 		return err
 	}

@@ -256,3 +256,25 @@ func TestHoldLeaseLostDuringStuckRenewal(t *testing.T) {
 		t.Fatalf("Err = %v, want ErrLost", err)
 	}
 }
+
+// Recording the command's tree gives up when the lease ends, rather than
+// when a store that stopped answering times out.
+func TestSetTreeGivesUpOnLostLease(t *testing.T) {
+	f := newEngFixture(t)
+	ls := &leaseStore{kept: &fakeLease{done: make(chan struct{})}, stuck: make(chan struct{}), entered: make(chan struct{}, 1)}
+	ls.Store = f.root.store
+	r := f.open(WithStore(ls))
+	h, err := r.Hold(context.Background(), "x", HoldOptions{AcquireOptions: engAcqOpts("alice", f.holder(100), time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Abandon()
+	close(ls.stuck)
+	got := make(chan error, 1)
+	go func() { got <- h.SetTree(context.Background(), f.holder(101), 0) }()
+	<-ls.entered
+	close(ls.kept.done)
+	if err := <-got; !errors.Is(err, ErrLost) {
+		t.Fatalf("SetTree = %v, want ErrLost", err)
+	}
+}
