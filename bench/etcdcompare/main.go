@@ -420,8 +420,8 @@ func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Durati
 		}
 		blocked = time.Since(ts)
 		cancel()
-		check(cmd.Process.Signal(syscall.SIGCONT))
 		t0 = time.Now()
+		check(cmd.Process.Signal(syscall.SIGCONT))
 	case "no quorum":
 		stop := b.c.Members
 		if len(stop) > 1 {
