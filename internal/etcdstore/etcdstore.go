@@ -81,13 +81,6 @@ type Store struct {
 
 	mu     sync.Mutex
 	leases map[string]clientv3.LeaseID // evidence key -> lease, of this process's Keeps
-	// closing holds the evidence keys this process has closed and is still
-	// deleting: Alive says no for them without asking (see Kept.Close).
-	closing map[string]bool
-
-	// bg counts the clean-ups that run off the caller's path (leaving the
-	// line, dropping closed evidence); Close waits for them.
-	bg sync.WaitGroup
 }
 
 var (
@@ -109,7 +102,6 @@ func Open(cfg Config) (*Store, error) {
 		leaseTTL: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL),
 		grace:    max(cmp.Or(cfg.RecordGrace, DefaultRecordGrace), 0),
 		leases:   map[string]clientv3.LeaseID{},
-		closing:  map[string]bool{},
 	}
 	scheme := "http://"
 	if cfg.TLS != nil {
@@ -137,25 +129,9 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// Close waits for the clean-ups still under way (each bounded by the
-// request timeout), then ends the client's connections. Leases this process
-// keeps alive stop being renewed (they then expire by themselves).
-func (s *Store) Close() error {
-	s.bg.Wait()
-	return s.cli.Close()
-}
-
-// background runs fn off the caller's path; Close waits for it. For
-// clean-ups whose effect others only need soon, not before the caller's
-// next step: a hand-off is a chain of round trips, and each one taken out of
-// it counts.
-func (s *Store) background(fn func()) {
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		fn()
-	}()
-}
+// Close ends the client's connections. Leases this process keeps alive
+// stop being renewed (they then expire by themselves).
+func (s *Store) Close() error { return s.cli.Close() }
 
 // Client is the underlying client, for doctor and the audit trail.
 func (s *Store) Client() *clientv3.Client { return s.cli }

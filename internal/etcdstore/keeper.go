@@ -72,14 +72,6 @@ func (s *Store) holderKey(k store.Key, id string) string {
 // Alive reports whether the evidence key of acquisition id still exists,
 // that is whether its lease is still kept alive by someone.
 func (s *Store) Alive(ctx context.Context, k store.Key, id string) (bool, error) {
-	s.mu.Lock()
-	closing := s.closing[s.holderKey(k, id)]
-	s.mu.Unlock()
-	if closing {
-		// Closed here, its deletion still in flight: nobody else renews a
-		// lease lokt granted, so it is not kept alive any more.
-		return false, nil
-	}
 	rctx, cancel := s.request(ctx)
 	defer cancel()
 	res, err := s.cli.Get(rctx, s.holderKey(k, id), clientv3.WithCountOnly())
@@ -132,29 +124,19 @@ func (k *Kept) Done() <-chan struct{} { return k.done }
 func (k *Kept) Lease() int64 { return int64(k.lease) }
 
 // Close stops keeping the lease alive and removes the evidence key, so
-// Alive says no from now on: at once in this process, and for others once
-// the deletion lands, which runs in the background (Store.Close waits for
-// it) because a release would otherwise wait for it before removing the
-// record, one write more between a holder's end and the next holder's
-// start. The lease itself, and a record on it, are left for Forget after
-// the record is released (a lease cannot be inherited by the holder's
-// children: once the holder stops renewing, the record ends with the
-// lease's TTL at the latest, deleted evidence or not).
+// Alive says no from now on. The lease itself, and a record on it, are left
+// for Forget after the record is released (a lease cannot be inherited by
+// the holder's children: once the holder stops renewing, the record ends
+// with the lease's TTL at the latest).
 func (k *Kept) Close() error {
+	var err error
 	k.once.Do(func() {
 		k.cancel()
-		s := k.s
-		s.mu.Lock()
-		s.closing[k.key] = true
-		s.mu.Unlock()
-		s.background(func() {
-			ctx, cancel := s.request(context.Background())
-			defer cancel()
-			_, _ = s.cli.Delete(ctx, k.key) // best effort: the lease ends it anyway
-			s.mu.Lock()
-			delete(s.closing, k.key)
-			s.mu.Unlock()
-		})
+		ctx, cancel := k.s.request(context.Background())
+		defer cancel()
+		if _, derr := k.s.cli.Delete(ctx, k.key); derr != nil {
+			err = k.s.unavailable("drop holder evidence", derr)
+		}
 	})
-	return nil
+	return err
 }

@@ -48,10 +48,7 @@ func (s *Store) Line(k store.Key) (<-chan struct{}, func(), error) {
 	go s.waitTurn(ctx, dir, myRev, first)
 	leave := func() {
 		stop()
-		// Off the caller's path: a head that leaves has just acquired, and
-		// its command should not wait for the round trip. The waiter behind
-		// moves up when the revoke lands.
-		s.background(func() { s.revoke(g.ID) })
+		s.revoke(g.ID)
 	}
 	return first, leave, nil
 }
