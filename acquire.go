@@ -115,17 +115,27 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 	if o.multi() || multiBlock(err) {
 		return r.waitMulti(ctx, name, &o, timedOut)
 	}
-	leaveLine := func() {}
+	withdraw := r.announce(name, &o, start)
+	l, err = r.waitExclusive(ctx, name, &o, err, timedOut)
+	withdraw()
+	if multiBlock(err) {
+		// The name went shared (or slots) meanwhile: its line is in the
+		// record now.
+		return r.waitMulti(ctx, name, &o, timedOut)
+	}
+	return l, err
+}
+
+// waitExclusive waits for a name held exclusively (a version 1 record),
+// behind the store's line when it has one.
+func (r *Root) waitExclusive(ctx context.Context, name string, o *AcquireOptions, blocker error, timedOut func(error) error) (*Lock, error) {
 	if q, ok := r.store.(store.Queue); ok {
 		if first, leave, qerr := q.Line(store.Key{NS: store.Locks, Name: name}); qerr == nil {
-			var done bool
-			l, done, err = r.waitForTurn(ctx, name, &o, first, err)
+			l, done, err := r.waitForTurn(ctx, name, o, first, blocker)
 			switch {
 			case multiBlock(err):
-				// The name went shared (or slots) meanwhile: its line is
-				// in the record now.
 				leave()
-				return r.waitMulti(ctx, name, &o, timedOut)
+				return nil, err
 			case done:
 				leave()
 				if err != nil && ctx.Err() != nil && isBlocked(err) {
@@ -135,17 +145,13 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 			}
 			// The head stays in line while it works for the lock: the
 			// waiters behind it sleep until it has the lock (or gives up).
-			leaveLine = leave
+			defer leave()
+			blocker = err
 		}
 		// Without a line (e.g. a read-only guard directory) every waiter
 		// works for the lock as the head does.
 	}
-	l, err = r.waitAtHead(ctx, name, &o, err, timedOut)
-	leaveLine()
-	if multiBlock(err) {
-		return r.waitMulti(ctx, name, &o, timedOut)
-	}
-	return l, err
+	return r.waitAtHead(ctx, name, o, blocker, timedOut)
 }
 
 // waitForTurn waits in line, retrying on its own every lineRecheck. It

@@ -341,7 +341,7 @@ func (h *Held) beat(ctx context.Context) error {
 		}
 		return err
 	}
-	st, err := h.root.Get(ctx, h.name)
+	st, err := h.root.get(ctx, h.name, false)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return fmt.Errorf("%w: %q no longer exists (released or broken by someone else)", ErrLost, h.name)

@@ -37,6 +37,10 @@ import (
 // MaxSlots is the largest slot count a name may have.
 const MaxSlots = lockfile.MaxSlots
 
+// MultiVersion is the protocol version of records with several holders or
+// a line of their own (Status.Version).
+const MultiVersion = lockfile.MultiVersion
+
 // The modes a name can be held in.
 const (
 	ModeExclusive = lockfile.ModeExclusive

@@ -26,16 +26,28 @@ type Status struct {
 
 	// For a name in shared or slots mode, or with a line: its mode and
 	// slot count, every holder (Lock is the first live one) and every
-	// waiter in line order. A plain exclusive lock has one holder here.
+	// waiter in line order. A plain exclusive lock has one holder here,
+	// and the waiters that announced themselves in the store (in arrival
+	// order; the line of such a lock only roughly decides who goes next).
 	Mode    string
 	Slots   int
 	Holders []HolderState
 	Waiters []Waiter
+	// Version is the protocol version of the record: 2 when its line (if
+	// any) is in the record itself and decides who goes next.
+	Version int
 }
 
 // Get reads and judges one lock. A missing lock gives an error wrapping
 // ErrNotFound; a symlink or directory in its place gives an error.
 func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
+	return r.get(ctx, name, true)
+}
+
+// get is Get, without asking the store for announced waiters unless
+// waiters is set: a holder checking its own record on every beat has no
+// use for them.
+func (r *Root) get(ctx context.Context, name string, waiters bool) (*Status, error) {
 	if err := lockfile.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -46,13 +58,14 @@ func (r *Root) Get(ctx context.Context, name string) (*Status, error) {
 	if err != nil {
 		return nil, r.wrapStoreErr(name, err)
 	}
-	return r.status(ctx, name, data), nil
+	return r.status(ctx, name, data, waiters), nil
 }
 
-func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
+func (r *Root) status(ctx context.Context, name string, data []byte, waiters bool) *Status {
 	now := r.now()
-	st := &Status{Name: name, Now: now}
+	st := &Status{Name: name, Now: now, Version: lockfile.Version}
 	if isMulti(data) {
+		st.Version = lockfile.MultiVersion
 		v, err := r.decodeView(name, data)
 		var corrupt *CorruptError
 		switch {
@@ -83,6 +96,9 @@ func (r *Root) status(ctx context.Context, name string, data []byte) *Status {
 		st.Foreign = r.foreign(l)
 		st.Mode = ModeExclusive
 		st.Holders = []HolderState{{Lock: st.Lock, State: st.State}}
+		if waiters {
+			st.Waiters = r.announcedWaiters(ctx, name)
+		}
 	}
 	return st
 }

@@ -291,3 +291,55 @@ func TestHeadKeepsItsPlaceWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A waiter of a plain exclusive lock is listed by Get with who it is and
+// for whom, while the record stays version 1, and is gone once it gives up.
+func TestWaiterOfExclusiveLockListed(t *testing.T) {
+	f := newEngFixture(t)
+	f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	o := engAcqOpts("bob", f.holder(2), 0)
+	o.AgentID = "agent-7"
+	o.Wait = true
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.root.Acquire(ctx, "x", o)
+		done <- err
+	}()
+	var st *Status
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		if st, err = f.root.Get(context.Background(), "x"); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Waiters) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond) // the waiter announces itself after its first attempt
+	}
+	self := Self()
+	if len(st.Waiters) != 1 {
+		t.Fatalf("waiters = %+v", st.Waiters)
+	}
+	w := st.Waiters[0]
+	if w.Owner != "bob" || w.AgentID != "agent-7" || w.Mode != ModeExclusive || w.Position != 1 ||
+		w.PID != self.PID || w.HolderPID != 2 || w.Host != self.Host || w.Since.IsZero() || w.WaitID == "" {
+		t.Errorf("waiter = %+v", w)
+	}
+	if st.Version != 1 || st.Mode != ModeExclusive || st.Lock == nil || st.Lock.PID != 1 {
+		t.Errorf("status = %+v", st)
+	}
+	_ = f.readRecord("x") // still a version 1 record
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled wait: %v", err)
+	}
+	st, err := f.root.Get(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Waiters) != 0 {
+		t.Errorf("waiters after the wait ended: %+v", st.Waiters)
+	}
+}

@@ -156,6 +156,24 @@ type Queue interface {
 	Line(key Key) (first <-chan struct{}, leave func(), err error)
 }
 
+// Announcer is implemented by stores where a waiter can say who it is for
+// as long as it waits, so that status can list the waiters of a plain
+// exclusive lock: their line is the store's Queue (or nothing), not the
+// record, which stays of protocol version 1. A description lasts until its
+// waiter withdraws it or dies (for files: a kernel lock the waiter holds;
+// for a consensus store: a lease). Only waiters pay for it, never an
+// uncontended acquisition.
+type Announcer interface {
+	// Announce publishes info (small, opaque to the store) as waiter id of
+	// key. withdraw removes it and must be called once; it is safe to call
+	// from any goroutine.
+	Announce(key Key, id string, info []byte) (withdraw func(), err error)
+	// Announced returns the descriptions of the waiters of key in the
+	// order they arrived, as far as the store can tell. It never returns
+	// one whose waiter is provably gone.
+	Announced(ctx context.Context, key Key) ([][]byte, error)
+}
+
 // Keeper is implemented by stores that can keep evidence that a holder is
 // alive without asking about pids: the file backend uses a kernel lock on a
 // file per acquisition, which the holder's whole process tree inherits; a
@@ -176,8 +194,9 @@ type Keeper interface {
 }
 
 // Sweeper is implemented by Keepers that can leave evidence behind that no
-// record names (a waiter killed before its turn): Sweep removes what nobody
-// holds and returns what it removed. Maintenance, never on a hot path.
+// record names (a waiter killed before its turn), or descriptions of
+// waiters that died (Announcer): Sweep removes what nobody holds and
+// returns what it removed. Maintenance, never on a hot path.
 type Sweeper interface {
 	Sweep(ctx context.Context) ([]string, error)
 }

@@ -177,6 +177,37 @@ func TestHeld(t *testing.T) {
 	}
 }
 
+// A file created held with content is read as held with that content,
+// never before it has its name, and as not held once its holder is gone.
+func TestReadHeld(t *testing.T) {
+	d := openTestDir(t, t.TempDir())
+	if data, held, err := d.ReadHeld("w"); held || err != nil || data != nil {
+		t.Errorf("ReadHeld(missing) = %q, %v, %v", data, held, err)
+	}
+	f, err := d.CreateHeldWith("w", 0o644, []byte(`{"pid":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, held, err := d.ReadHeld("w"); !held || err != nil || string(data) != `{"pid":1}` {
+		t.Errorf("ReadHeld while held = %q, %v, %v", data, held, err)
+	}
+	_ = f.Close()
+	if data, held, err := d.ReadHeld("w"); held || err != nil || data != nil {
+		t.Errorf("ReadHeld after close = %q, %v, %v", data, held, err)
+	}
+	if err := os.Symlink("w", filepath.Join(d.Path(), "l")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.ReadHeld("l"); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("ReadHeld(symlink) = %v, want ErrNotRegular", err)
+	}
+	names, _ := d.ReadDirNames()
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"l", "w"}) {
+		t.Errorf("files left: %v (no temporary file may stay)", names)
+	}
+}
+
 func TestParseCounterAndBoot(t *testing.T) {
 	if v, err := ParseCounter([]byte("00000000000000000009\n")); v != 9 || err != nil {
 		t.Errorf("ParseCounter(v1) = %d, %v", v, err)

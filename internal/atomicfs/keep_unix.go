@@ -4,6 +4,7 @@ package atomicfs
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 
@@ -16,6 +17,12 @@ import (
 // that is what makes it evidence of a live process tree. The file is locked
 // under a temporary name first, so it never exists as name unlocked.
 func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
+	return d.CreateHeldWith(name, perm, nil)
+}
+
+// CreateHeldWith is CreateHeld for a file that says something: data is
+// written before the file gets its name, so a reader never sees it empty.
+func (d *Dir) CreateHeldWith(name string, perm fs.FileMode, data []byte) (*os.File, error) {
 	tmp := tempName(name)
 	f, err := d.openRegular(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
@@ -26,6 +33,9 @@ func (d *Dir) CreateHeld(name string, perm fs.FileMode) (*os.File, error) {
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
+	}
+	if err == nil && len(data) > 0 {
+		_, err = f.Write(data)
 	}
 	if err == nil {
 		err = d.Rename(tmp, name) // name holds a random lock_id: nothing to replace
@@ -59,4 +69,32 @@ func (d *Dir) IsHeld(name string) (bool, error) {
 		return true, nil
 	}
 	return false, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
+}
+
+// ReadHeld reads name and reports whether some process still holds the
+// lock CreateHeld took on it. The content is read before the probe, so
+// content reported as held was written by a holder that was still there
+// after the read. A missing file is not held.
+func (d *Dir) ReadHeld(name string) (data []byte, held bool, err error) {
+	f, err := d.openRegular(name, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = f.Close() }()
+	const maxNote = 64 << 10 // a description is a few hundred bytes
+	data, err = io.ReadAll(io.LimitReader(f, maxNote))
+	if err != nil {
+		return nil, false, err
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	switch {
+	case err == nil:
+		return nil, false, nil // closing f drops the probe's lock
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return data, true, nil
+	}
+	return nil, false, &fs.PathError{Op: "flock", Path: d.join(name), Err: err}
 }

@@ -12,3 +12,11 @@ func (d *Dir) CreateHeld(string, fs.FileMode) (*os.File, error) { return nil, er
 
 // IsHeld reports false: nothing is ever held this way on Windows.
 func (d *Dir) IsHeld(string) (bool, error) { return false, nil }
+
+// CreateHeldWith is not supported on Windows (no flock).
+func (d *Dir) CreateHeldWith(string, fs.FileMode, []byte) (*os.File, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// ReadHeld finds nothing held on Windows, where nothing can be.
+func (d *Dir) ReadHeld(string) ([]byte, bool, error) { return nil, false, nil }

@@ -21,8 +21,8 @@ type lockJSON struct {
 	TTLSec  int64      `json:"ttl_sec"`
 	State   lokt.State `json:"state"`
 	Problem string     `json:"problem,omitempty"`
-	// For names held shared or in slots, or with a line: every holder and
-	// every waiter in line order.
+	// For names held shared or in slots, or with a line in their record:
+	// every holder. Waiters (of any name) in line order.
 	Holders []lokt.HolderState `json:"holders,omitempty"`
 	Waiters []lokt.Waiter      `json:"waiters,omitempty"`
 }
@@ -37,8 +37,12 @@ func toLockJSON(st *lokt.Status) lockJSON {
 	if st.Problem != nil {
 		out.Problem = st.Problem.Error()
 	}
-	if st.Mode != lokt.ModeExclusive && st.Mode != "" || len(st.Waiters) > 0 {
-		out.Holders, out.Waiters = st.Holders, st.Waiters
+	out.Waiters = st.Waiters
+	// A version 1 record's one holder is the lock itself: listing it again
+	// under holders would change what scripts that read a plain exclusive
+	// lock's fields (its token) have always seen.
+	if st.Version == lokt.MultiVersion {
+		out.Holders = st.Holders
 		if out.Holders == nil {
 			out.Holders = []lokt.HolderState{}
 		}

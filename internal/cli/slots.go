@@ -56,6 +56,11 @@ func printLine(w io.Writer, l lockJSON, now time.Time) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(h.Lock), h.PID, ago(now, h.AcquiredAt), left(now, h.ExpiresAt), state)
 	}
+	printWaiters(w, l, now)
+}
+
+// printWaiters prints one row per waiter of a name, in line order.
+func printWaiters(w io.Writer, l lockJSON, now time.Time) {
 	for _, wt := range l.Waiters {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, waiterText(wt), wt.PID, ago(now, wt.Since), "-", waitState(wt))
 	}
@@ -102,8 +107,24 @@ func lineReasons(l lockJSON, now time.Time) []string {
 		out = append(out, s)
 	}
 	for _, w := range l.Waiters {
-		out = append(out, fmt.Sprintf("waiting #%d: %s pid %d since %s (%s), wants %s", w.Position, waiterText(w), w.PID, w.Since.Local().Format(time.RFC3339), shortDur(now.Sub(w.Since)), wantText(w)))
+		out = append(out, waiterReason(w, now))
 	}
 	out = append(out, "wait in line with --wait; lokt unlock "+l.Name+" releases only your own entry, --force breaks every holder")
+	return out
+}
+
+func waiterReason(w lokt.Waiter, now time.Time) string {
+	return fmt.Sprintf("waiting #%d: %s pid %d since %s (%s), wants %s", w.Position, waiterText(w), w.PID, w.Since.Local().Format(time.RFC3339), shortDur(now.Sub(w.Since)), wantText(w))
+}
+
+// waiterReasons lists the waiters of a plain exclusive lock for `lokt why`.
+func waiterReasons(ws []lokt.Waiter, now time.Time) []string {
+	if len(ws) == 0 {
+		return nil
+	}
+	out := []string{fmt.Sprintf("%d process(es) already wait for it, in arrival order (whichever retries first once it is free gets it, so the order is rough):", len(ws))}
+	for _, w := range ws {
+		out = append(out, waiterReason(w, now))
+	}
 	return out
 }

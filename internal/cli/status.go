@@ -31,7 +31,8 @@ live (held), expired (TTL passed), dead (holder process gone), corrupt, or
 unsupported (written by a newer lokt). Active freezes follow.
 --prune-expired first removes every stale lock and expired freeze.
 Names held with --slots or --shared list every holder, then every waiter in
-line order. --watch redraws the view on every change until Ctrl-C; when
+line order; an exclusive lock lists the processes waiting for it with --wait,
+in arrival order. --watch redraws the view on every change until Ctrl-C; when
 stdout is not a terminal it prints one line per change instead.`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeLockNames(f),
@@ -185,6 +186,7 @@ func printStatus(f *Factory, s *statusJSON) {
 				continue
 			}
 			textf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", l.Name, holderText(l.Lock), l.PID, ago(now, l.AcquiredAt), left(now, l.ExpiresAt), l.State)
+			printWaiters(tw, l, now)
 		}
 		_ = tw.Flush()
 	}

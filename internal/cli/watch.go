@@ -109,16 +109,16 @@ func watchLine(s *statusJSON) string {
 				}
 				fmt.Fprintf(&b, "%s%s pid %d %s", sep, holderText(h.Lock), h.PID, h.State)
 			}
-			if len(l.Waiters) > 0 {
-				b.WriteString("; waiting:")
-				for _, w := range l.Waiters {
-					fmt.Fprintf(&b, " #%d %s pid %d (%s)", w.Position, waiterText(w), w.PID, wantText(w))
-				}
-			}
 		case l.LockID == "":
 			b.WriteString(string(l.State))
 		default:
 			fmt.Fprintf(&b, "held by %s pid %d %s", holderText(l.Lock), l.PID, l.State)
+		}
+		if len(l.Waiters) > 0 {
+			b.WriteString("; waiting:")
+			for _, w := range l.Waiters {
+				fmt.Fprintf(&b, " #%d %s pid %d (%s)", w.Position, waiterText(w), w.PID, wantText(w))
+			}
 		}
 		parts = append(parts, b.String())
 	}

@@ -110,11 +110,14 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 	lj := toLockJSON(st)
 	v.Lock = &lj
 	l := st.Lock
-	if lj.Holders != nil && st.State != lokt.StateUnsupported && st.State != lokt.StateCorrupt {
+	if st.Version == lokt.MultiVersion && st.State != lokt.StateUnsupported && st.State != lokt.StateCorrupt {
 		v.Acquirable = false
 		v.Reasons = append(v.Reasons, lineReasons(lj, now)...)
 		return nil
 	}
+	// The waiters of a plain exclusive lock follow whatever its holder's
+	// state says: their line only roughly decides who goes next.
+	defer func() { v.Reasons = append(v.Reasons, waiterReasons(st.Waiters, now)...) }()
 	switch st.State {
 	case lokt.StateUnsupported:
 		return st.Problem

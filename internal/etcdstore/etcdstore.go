@@ -12,6 +12,8 @@
 //	                      section and carries the fencing-token counter
 //	P/holders/NAME/ID     holder evidence of acquisition ID, on its lease
 //	P/line/NAME/LEASE     a waiter, on its own lease
+//	P/waiting/NAME/ID     what waiter ID says about itself, on its own
+//	                      lease, while it waits (announce.go)
 //	P/audit/...           the shared audit trail (audit.go)
 package etcdstore
 
@@ -81,6 +83,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	leases map[string]clientv3.LeaseID // evidence key -> lease, of this process's Keeps
+
+	bg sync.WaitGroup // background requests Close waits for (withdrawn waiters)
 }
 
 var (
@@ -131,7 +135,10 @@ func Open(cfg Config) (*Store, error) {
 
 // Close ends the client's connections. Leases this process keeps alive
 // stop being renewed (they then expire by themselves).
-func (s *Store) Close() error { return s.cli.Close() }
+func (s *Store) Close() error {
+	s.bg.Wait()
+	return s.cli.Close()
+}
 
 // Client is the underlying client, for doctor and the audit trail.
 func (s *Store) Client() *clientv3.Client { return s.cli }

@@ -33,3 +33,22 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAnnounce is what a waiter of an exclusive lock pays to be
+// listed: its description written held, then withdrawn (the withdrawal is
+// on the hand-off path, after the waiter's acquisition).
+func BenchmarkAnnounce(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := store.Key{NS: store.Locks, Name: "bench"}
+	info := []byte(`{"wait_id":"0123456789abcdef0123456789abcdef","mode":"exclusive","owner":"bench","host":"h","pid":1,"pid_start":"1","since":"2030-01-01T00:00:00Z"}`)
+	for b.Loop() {
+		withdraw, err := s.Announce(k, "0123456789abcdef0123456789abcdef", info)
+		if err != nil {
+			b.Fatal(err)
+		}
+		withdraw()
+	}
+}

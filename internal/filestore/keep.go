@@ -69,7 +69,8 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 }
 
 // Sweep removes every evidence file of the root that nobody holds: files of
-// acquisitions that never completed. A file is only removed once no process
+// acquisitions that never completed, and descriptions of waiters that
+// died (Announce). A file is only removed once no process
 // holds it, and evidence is locked before it gets its final name, so no
 // holder's evidence can be removed under it. It returns the names removed.
 //
@@ -91,7 +92,17 @@ func (s *Store) Sweep(ctx context.Context) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		name, id, ok := parseKeepName(e)
+		if _, _, ok := parseDotted(e, waitingExt); ok {
+			// A waiter's description: no record names it, and a live
+			// waiter holds it until it has removed it.
+			if gone, err := removeUnheld(dir, e); err != nil {
+				errs = append(errs, err)
+			} else if gone {
+				removed = append(removed, e)
+			}
+			continue
+		}
+		name, id, ok := parseDotted(e, keepExt)
 		if !ok {
 			continue
 		}
@@ -151,9 +162,9 @@ func ignoreNotExist(err error) error {
 	return err
 }
 
-// parseKeepName splits ".NAME.ID.hold"; names may contain dots, ids do not.
-func parseKeepName(file string) (name, id string, ok bool) {
-	rest, found := strings.CutSuffix(strings.TrimPrefix(file, "."), keepExt)
+// parseDotted splits ".NAME.ID" + ext; names may contain dots, ids do not.
+func parseDotted(file, ext string) (name, id string, ok bool) {
+	rest, found := strings.CutSuffix(strings.TrimPrefix(file, "."), ext)
 	if !found || !strings.HasPrefix(file, ".") {
 		return "", "", false
 	}

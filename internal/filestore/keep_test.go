@@ -19,7 +19,7 @@ func holdFiles(t *testing.T, s *Store) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if _, _, ok := parseKeepName(e.Name()); ok {
+		if _, _, ok := parseDotted(e.Name(), keepExt); ok {
 			out = append(out, e.Name())
 		}
 	}
@@ -105,9 +105,9 @@ func TestParseKeepName(t *testing.T) {
 		".ff.hold":         {},
 		".tmp-.a.ff.hold-": {},
 	} {
-		name, id, ok := parseKeepName(file)
+		name, id, ok := parseDotted(file, keepExt)
 		if ok != (want[0] != "") || name != want[0] || id != want[1] {
-			t.Errorf("parseKeepName(%q) = %q, %q, %v; want %q", file, name, id, ok, want)
+			t.Errorf("parseDotted(%q) = %q, %q, %v; want %q", file, name, id, ok, want)
 		}
 	}
 }

@@ -70,13 +70,21 @@ func (s *Store) MultiHolder() {}
 // Name, for lokt status --watch).
 const anyRecord = "*"
 
-// wants says whether an event on path concerns s.
+// wants says whether an event on path concerns s. A subscriber to every
+// change also sees waiters join and leave the line of a lock it watches
+// (their descriptions come and go beside the record).
 func (s *subscription) wants(path string) bool {
 	if s.want[path] {
 		return true
 	}
-	base := filepath.Base(path)
-	return s.want[filepath.Join(filepath.Dir(path), anyRecord)] && strings.HasSuffix(base, recordExt) && !strings.HasPrefix(base, ".")
+	dir, base := filepath.Split(path)
+	dir = filepath.Clean(dir)
+	if s.writes {
+		if name, _, ok := parseDotted(base, waitingExt); ok {
+			return s.want[filepath.Join(dir, anyRecord)] || s.want[filepath.Join(dir, name+recordExt)]
+		}
+	}
+	return s.want[filepath.Join(dir, anyRecord)] && strings.HasSuffix(base, recordExt) && !strings.HasPrefix(base, ".")
 }
 
 // watchers is the process's shared watcher, started by the first Watch.

@@ -53,7 +53,32 @@ type Waiter struct {
 	// itself (lokt lock waits on behalf of its calling shell).
 	HolderPID int  `json:"holder_pid,omitempty"`
 	Since     Time `json:"since"`
-	ExpiresAt Time `json:"expires_at"`
+	// ExpiresAt is absent from a description a waiter publishes in the
+	// store (DecodeWaiter): the store, not a renewal, says it is there.
+	ExpiresAt Time `json:"expires_at,omitzero"`
+}
+
+// DecodeWaiter parses and validates a waiter's description published in
+// the store beside a version 1 record (a waiter of a plain exclusive lock).
+func DecodeWaiter(data []byte) (*Waiter, error) {
+	var w Waiter
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if err := checkWaiter(&w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+func checkWaiter(w *Waiter) error {
+	if w.WaitID == "" || w.Host == "" || w.PID < 0 || w.Since.IsZero() {
+		return fmt.Errorf("%w: incomplete waiter", ErrCorrupt)
+	}
+	if w.Mode != ModeExclusive && w.Mode != ModeShared && w.Mode != ModeSlots {
+		return fmt.Errorf("%w: waiter mode %q", ErrCorrupt, w.Mode)
+	}
+	return nil
 }
 
 // DecodeMulti parses and validates a version 2 record.
@@ -109,12 +134,12 @@ func DecodeMulti(data []byte) (*Multi, error) {
 			return nil, err
 		}
 	}
-	for _, w := range m.Waiters {
-		if w.WaitID == "" || w.Host == "" || w.PID < 0 || w.Since.IsZero() || w.ExpiresAt.IsZero() {
+	for i := range m.Waiters {
+		if m.Waiters[i].ExpiresAt.IsZero() {
 			return nil, fmt.Errorf("%w: incomplete waiter", ErrCorrupt)
 		}
-		if w.Mode != ModeExclusive && w.Mode != ModeShared && w.Mode != ModeSlots {
-			return nil, fmt.Errorf("%w: waiter mode %q", ErrCorrupt, w.Mode)
+		if err := checkWaiter(&m.Waiters[i]); err != nil {
+			return nil, err
 		}
 	}
 	return &m, nil
