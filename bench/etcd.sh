@@ -4,8 +4,8 @@
 # (bench/etcdcompare) starts from the installed etcd on free ports and kills
 # at the end: acquire, release, acquire+run+release and hand-off latency
 # (p50/p99, interleaved rounds), `etcdctl put` as the floor beside them, and
-# how long guard takes to notice a lost lease. About 3 minutes with the
-# defaults on a 2-core machine. Flags go to the driver:
+# how long guard takes to report a lost lease. About 3 to 6 minutes with
+# the defaults on a busy 2-core machine. Flags go to the driver:
 #   bash bench/etcd.sh -runs 40 -loss 5 -members 1,3
 # BEFORE=REV also builds lokt from git revision REV and measures it beside
 # this tree's, interleaved (e.g. BEFORE=main).

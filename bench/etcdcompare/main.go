@@ -21,8 +21,9 @@
 // contenders run interleaved, one of each per round in a rotating order, so
 // background load falls on all alike; the p50 is the median of all rounds.
 //
-// It also measures how long guard takes to notice a lost lease
-// (-loss trials of each way of losing it); see lossTrial.
+// It also measures how long guard takes to report a lost lease (-loss
+// trials of each way of losing it; see leaseLoss), and with -before it
+// measures another lokt binary beside -lokt.
 //
 // bench/etcd.sh builds lokt and runs it; see there.
 package main
