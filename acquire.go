@@ -336,7 +336,7 @@ func (r *Root) tryAcquire(ctx context.Context, name string, o *AcquireOptions, r
 			if reportDeny {
 				events = append(events, Event{Time: now, Type: EventDeny, Name: name, Actor: actor, Lock: held})
 			}
-			return store.Change{}, &HeldError{Lock: held, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
+			return store.Change{}, &HeldError{Lock: held, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old), Leased: r.leased(old)}
 		default:
 			prevToken = old.Token
 			broken = old

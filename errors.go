@@ -23,6 +23,9 @@ type HeldError struct {
 	// the evidence the holder keeps in the store). Foreign says which.
 	Remote  bool
 	Foreign string
+	// Leased is set when the record ends with its holder's lease (the
+	// holder keeps it only while it renews the lease).
+	Leased bool
 	// Now is when the lock was judged, for the ages in the message.
 	Now time.Time
 
@@ -42,7 +45,7 @@ func (e *HeldError) Error() string {
 	if e.Multi {
 		return fmt.Sprintf("lock %q is not available: %s", e.Lock.Name, describeHolders(e))
 	}
-	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign))
+	return fmt.Sprintf("lock %q is held by %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign, e.Leased))
 }
 
 // FrozenError reports that a freeze blocks the name.
@@ -72,7 +75,7 @@ type NotOwnerError struct {
 }
 
 func (e *NotOwnerError) Error() string {
-	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now, ""))
+	return fmt.Sprintf("lock %q belongs to owner %q, not %q (held by %s)", e.Lock.Name, e.Lock.Owner, e.Caller, describeHolder(e.Lock, e.Now, "", false))
 }
 
 // FreezeOwnerError reports a freeze that would replace another owner's
@@ -132,7 +135,7 @@ func (e *NoProcessError) Error() string {
 	return fmt.Sprintf("no running process has pid %d", e.PID)
 }
 
-func describeHolder(l *Lock, now time.Time, foreign string) string {
+func describeHolder(l *Lock, now time.Time, foreign string, leased bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s@%s", l.Owner, l.Host)
 	if l.AgentID != "" {
@@ -144,11 +147,16 @@ func describeHolder(l *Lock, now time.Time, foreign string) string {
 		b.WriteString(" (no process)")
 	}
 	fmt.Fprintf(&b, " since %s (%s ago)", l.AcquiredAt.Local().Format(time.RFC3339), roundDur(now.Sub(l.AcquiredAt)))
-	if l.ExpiresAt != nil {
+	switch {
+	case l.ExpiresAt != nil:
 		fmt.Fprintf(&b, ", expires %s (in %s)", l.ExpiresAt.Local().Format(time.RFC3339), roundDur(l.ExpiresAt.Sub(now)))
-	} else if foreign != "" {
+	case leased && foreign != "":
+		fmt.Fprintf(&b, ", no expiry: its holder is %s and keeps it on a lease: held until it releases it or stops renewing the lease", foreign)
+	case leased:
+		b.WriteString(", no expiry: its holder keeps it on a lease: held until it releases it or stops renewing the lease")
+	case foreign != "":
 		fmt.Fprintf(&b, ", no expiry: its holder is %s, which lokt cannot check, so it is held until unlocked", foreign)
-	} else {
+	default:
 		b.WriteString(", no expiry: held while the holder process lives")
 	}
 	return b.String()

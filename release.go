@@ -156,6 +156,7 @@ type LiveHolderError struct {
 	// Foreign, when not "", says why lokt cannot tell whether the holder
 	// runs ("on another host", "in another PID namespace").
 	Foreign string
+	Leased  bool // the record ends with its holder's lease
 	Now     time.Time
 }
 
@@ -164,7 +165,7 @@ func (e *LiveHolderError) Error() string {
 	if e.Foreign != "" {
 		why = "that holder is " + e.Foreign + ", where lokt cannot check whether it still runs"
 	}
-	return fmt.Sprintf("lock %q is held by %s; %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign), why)
+	return fmt.Sprintf("lock %q is held by %s; %s", e.Lock.Name, describeHolder(e.Lock, e.Now, e.Foreign, e.Leased), why)
 }
 
 // callerHolds reports whether the caller may release old as its own holder:
@@ -229,7 +230,7 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 				case BreakStale:
 					state := r.judge(ctx, old, now)
 					if !state.Stale() {
-						return store.Change{}, &HeldError{Lock: ev.Lock, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
+						return store.Change{}, &HeldError{Lock: ev.Lock, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old), Leased: r.leased(old)}
 					}
 					ev.Type, ev.Reason = EventStaleBreak, string(state)
 				case Force:
@@ -270,13 +271,13 @@ func (r *Root) Release(ctx context.Context, name string, o ReleaseOptions) (*Loc
 			// Precondition: a running holder is the caller. A dead or
 			// expired holder has nothing left to protect.
 			if state == StateLive && !o.callerHolds(old) {
-				return store.Change{}, &LiveHolderError{Lock: removed, Foreign: r.foreign(old), Now: now}
+				return store.Change{}, &LiveHolderError{Lock: removed, Foreign: r.foreign(old), Leased: r.leased(old), Now: now}
 			}
 			ev.Type = EventRelease
 		case BreakStale:
 			state := r.judge(ctx, old, now)
 			if !state.Stale() {
-				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old)}
+				return store.Change{}, &HeldError{Lock: removed, Now: now, Remote: r.foreign(old) != "", Foreign: r.foreign(old), Leased: r.leased(old)}
 			}
 			ev.Type, ev.Reason = EventStaleBreak, string(state)
 		case Force:

@@ -550,7 +550,7 @@ func describeHolders(e *HeldError) string {
 	if e.Holders == 0 {
 		fmt.Fprintf(&b, "%s@%s pid %d)", e.Lock.Owner, e.Lock.Host, e.Lock.PID)
 	} else {
-		fmt.Fprintf(&b, "first: %s)", describeHolder(e.Lock, e.Now, e.Foreign))
+		fmt.Fprintf(&b, "first: %s)", describeHolder(e.Lock, e.Now, e.Foreign, e.Leased))
 	}
 	if e.Ahead > 0 {
 		fmt.Fprintf(&b, "; %d waiting ahead", e.Ahead)

@@ -23,6 +23,9 @@ type Status struct {
 	// Foreign says why the holder's processes cannot be checked here ("on
 	// another host", "in another PID namespace"); empty when they can.
 	Foreign string
+	// Leased says the record ends with its holder's lease (store.Leaser):
+	// the holder keeps it only while it renews the lease.
+	Leased bool
 
 	// For a name in shared or slots mode, or with a line: its mode and
 	// slot count, every holder (Lock is the first live one) and every
@@ -94,6 +97,7 @@ func (r *Root) status(ctx context.Context, name string, data []byte, waiters boo
 		}
 		st.State = r.judge(ctx, l, now)
 		st.Foreign = r.foreign(l)
+		st.Leased = r.leased(l)
 		st.Mode = ModeExclusive
 		st.Holders = []HolderState{{Lock: st.Lock, State: st.State}}
 		if waiters {

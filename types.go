@@ -174,6 +174,13 @@ func (r *Root) foreign(l *lockfile.Lock) string {
 	return ""
 }
 
+// leased says whether l ends with its holder's lease (store.Leaser): then
+// even a holder lokt cannot check keeps it only while it renews the lease.
+func (r *Root) leased(l *lockfile.Lock) bool {
+	_, ok := r.store.(store.Leaser)
+	return ok && l.Kept
+}
+
 // sameHolder: a lock is refreshed, not denied, only for the very process
 // that holds it. Owner labels play no part, and no-process locks (PID 0)
 // have no holder to match.

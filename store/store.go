@@ -193,6 +193,16 @@ type Keeper interface {
 	Forget(ctx context.Context, key Key, id string) error
 }
 
+// Leaser is implemented by Keepers whose evidence is a lease that a record
+// written with Change.Kept is attached to: the record ends with the lease.
+// A holder that stops renewing (it died, or lost the store) then loses its
+// lock by itself within the lease's TTL, wherever it runs, where a record
+// beside other evidence stays until someone breaks it.
+type Leaser interface {
+	Keeper
+	LeasesRecords()
+}
+
 // Sweeper is implemented by Keepers that can leave evidence behind that no
 // record names (a waiter killed before its turn), or descriptions of
 // waiters that died (Announcer): Sweep removes what nobody holds and

@@ -144,7 +144,10 @@ func errorText(err error) string {
 // liveHolderAdvice says who blocks an unlock and how to go on.
 func liveHolderAdvice(e *lokt.LiveHolderError) string {
 	name := e.Lock.Name
-	if e.Foreign != "" {
+	switch {
+	case e.Foreign != "" && e.Leased:
+		return fmt.Sprintf("\n  its holder is %s and keeps the lock on a lease: unlock it from the holder there, or wait until the holder stops (the lock ends with its lease); to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", e.Foreign, name)
+	case e.Foreign != "":
 		return fmt.Sprintf("\n  its holder is %s: unlock it from the holder there, or let its TTL run out; to release it anyway: lokt unlock %s --force (break-glass; recorded in the audit log)", e.Foreign, name)
 	}
 	who := fmt.Sprintf("pid %d", e.Lock.PID)

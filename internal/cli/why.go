@@ -133,12 +133,12 @@ func explain(f *Factory, root *lokt.Root, v *whyJSON) error {
 			return nil
 		}
 		v.Acquirable = false
-		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner, st.Foreign)...)
+		v.Reasons = append(v.Reasons, liveReasons(l, now, f.Identity().Owner, st.Foreign, st.Leased)...)
 	}
 	return nil
 }
 
-func liveReasons(l *lokt.Lock, now time.Time, caller, foreign string) []string {
+func liveReasons(l *lokt.Lock, now time.Time, caller, foreign string, leased bool) []string {
 	who := fmt.Sprintf("held by %s since %s (%s)", holderWithPID(l), l.AcquiredAt.Local().Format(time.RFC3339), shortDur(now.Sub(l.AcquiredAt)))
 	if l.PID == 0 {
 		who = fmt.Sprintf("held by %s with no holder process since %s", holderText(l), l.AcquiredAt.Local().Format(time.RFC3339))
@@ -147,6 +147,12 @@ func liveReasons(l *lokt.Lock, now time.Time, caller, foreign string) []string {
 	switch {
 	case l.ExpiresAt != nil:
 		out = append(out, fmt.Sprintf("it expires at %s (in %s) unless renewed", l.ExpiresAt.Local().Format(time.RFC3339), shortDur(l.ExpiresAt.Sub(now))))
+	case leased:
+		where := ""
+		if foreign != "" {
+			where = " (" + foreign + ")"
+		}
+		out = append(out, fmt.Sprintf("it has no TTL: its holder%s keeps it on a lease, so it is held until the holder releases it or stops renewing the lease (it exited, died or lost the cluster); then it ends with the lease, about one lease TTL later (more if the cluster changes leader meanwhile)", where))
 	case foreign == "on another host":
 		out = append(out, fmt.Sprintf("it has no TTL and its holder is on host %s, which lokt cannot check from here: it is held until its holder releases it (or someone runs lokt unlock %s --force)", printable(l.Host), l.Name))
 	case foreign != "":
@@ -155,6 +161,8 @@ func liveReasons(l *lokt.Lock, now time.Time, caller, foreign string) []string {
 		out = append(out, fmt.Sprintf("it has no TTL: it is held until pid %d exits or runs lokt unlock %s", l.PID, l.Name))
 	}
 	switch {
+	case leased:
+		// The lease alone keeps it: the command's processes do not.
 	case l.PGID != 0:
 		out = append(out, fmt.Sprintf("its command (pid %d) and every process in its process group %d also keep it held while they run", l.ChildPID, l.PGID))
 	case l.ChildPID != 0:

@@ -34,6 +34,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -81,6 +82,10 @@ type Store struct {
 	leaseTTL time.Duration
 	grace    time.Duration
 
+	conn       connNote // why requests last found no connection
+	tls        bool     // the client speaks TLS
+	clientCert bool     // and presents a certificate
+
 	mu     sync.Mutex
 	leases map[string]clientv3.LeaseID // evidence key -> lease, of this process's Keeps
 
@@ -90,6 +95,7 @@ type Store struct {
 var (
 	_ store.Store  = (*Store)(nil)
 	_ store.Keeper = (*Store)(nil)
+	_ store.Leaser = (*Store)(nil)
 	_ store.Queue  = (*Store)(nil)
 )
 
@@ -106,7 +112,9 @@ func Open(cfg Config) (*Store, error) {
 		leaseTTL: cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL),
 		grace:    max(cmp.Or(cfg.RecordGrace, DefaultRecordGrace), 0),
 		leases:   map[string]clientv3.LeaseID{},
+		tls:      cfg.TLS != nil,
 	}
+	s.clientCert = s.tls && (len(cfg.TLS.Certificates) > 0 || cfg.TLS.GetClientCertificate != nil)
 	scheme := "http://"
 	if cfg.TLS != nil {
 		scheme = "https://"
@@ -124,7 +132,8 @@ func Open(cfg Config) (*Store, error) {
 		Password:    cfg.Password,
 		// The client logs retries and reconnects at warn level to stderr;
 		// lokt reports failures itself, once, as errors.
-		Logger: zap.NewNop(),
+		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(s.conn.intercept)},
 	})
 	if err != nil {
 		return nil, s.unavailable("connect", err)
@@ -165,7 +174,7 @@ func (s *Store) request(ctx context.Context) (context.Context, context.CancelFun
 // unavailable wraps a client error. The caller's own cancellation or
 // deadline passes through unwrapped: that is not the cluster's fault.
 func (s *Store) unavailable(op string, err error) error {
-	return &store.UnavailableError{Where: s.where, Op: op, Err: cause(err, s.timeout)}
+	return &store.UnavailableError{Where: s.where, Op: op, Err: s.cause(err)}
 }
 
 func (s *Store) fail(ctx context.Context, op string, err error) error {
@@ -175,12 +184,37 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	return s.unavailable(op, err)
 }
 
-// cause makes the client's errors readable: a deadline means no answer.
-func cause(err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded") {
-		return fmt.Errorf("no answer within %s (endpoints unreachable, or the cluster has no quorum)", timeout)
+// deadline says whether err is a request's deadline passing, on this side
+// or, reported back as code Unknown, on the server's (which gets the
+// request's deadline with it).
+func deadline(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "DeadlineExceeded") ||
+		strings.Contains(err.Error(), context.DeadlineExceeded.Error())
+}
+
+// cause makes the client's errors readable: a deadline means no answer,
+// and when no connection could be made at all (connNote), the last dial
+// failure says why: a TLS or network problem, not quorum.
+func (s *Store) cause(err error) error {
+	if !deadline(err) {
+		return err
 	}
-	return err
+	connErr := s.conn.last()
+	if connErr == "" {
+		return fmt.Errorf("no answer within %s (endpoints unreachable, or the cluster has no quorum)", s.timeout)
+	}
+	// Two failures do not name their cause: a server that wants TLS drops
+	// a plain client before its first frame, and one that wants a client
+	// certificate drops a TLS client without one right after the handshake.
+	hint := ""
+	dialed := !strings.Contains(connErr, "while dialing") // a TCP connection was made
+	switch {
+	case !s.tls && strings.Contains(connErr, "server preface"):
+		hint = " (if the cluster serves TLS only, lokt must be given its CA certificate)"
+	case s.tls && !s.clientCert && dialed && !strings.Contains(connErr, "x509"):
+		hint = " (if the cluster requires client certificates, lokt must be given one and its key)"
+	}
+	return fmt.Errorf("no connection within %s: %s%s", s.timeout, connErr, hint)
 }
 
 // Update reads the record and the name's sequence in one snapshot, runs fn,

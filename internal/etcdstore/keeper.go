@@ -65,6 +65,10 @@ func (s *Store) Keep(ctx context.Context, k store.Key, id string) (store.Kept, e
 	return kp, nil
 }
 
+// LeasesRecords marks the Store as a store.Leaser: a record put with
+// Change.Kept is on the holder's lease (see Update).
+func (s *Store) LeasesRecords() {}
+
 func (s *Store) holderKey(k store.Key, id string) string {
 	return s.prefix + "/holders/" + k.Name + "/" + id
 }

@@ -7,6 +7,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,6 +50,7 @@ type Member struct {
 	dir       string
 	args      []string
 	logPath   string
+	httpc     *http.Client // for health checks: TLS-aware on an https member
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -58,6 +60,9 @@ type Member struct {
 // Cluster is a set of members started together.
 type Cluster struct {
 	Members []*Member
+	// TLS is the client side of a cluster started by StartTLS (nil on a
+	// plain one): the test CA and a client certificate.
+	TLS *tls.Config
 }
 
 // Endpoints are the members' client addresses as HOST:PORT.
@@ -75,7 +80,10 @@ func (c *Cluster) Backend(prefix string) string {
 }
 
 // Endpoint is the member's client address as HOST:PORT.
-func (m *Member) Endpoint() string { return strings.TrimPrefix(m.ClientURL, "http://") }
+func (m *Member) Endpoint() string {
+	_, hostPort, _ := strings.Cut(m.ClientURL, "://")
+	return hostPort
+}
 
 // Start starts an n-member cluster for the test (skipping it when there is
 // no etcd binary) and kills it when the test ends.
@@ -95,7 +103,12 @@ func Start(t testing.TB, n int) *Cluster {
 // New starts an n-member cluster with data under dir and waits until every
 // member answers its health check. Heartbeat and election timeouts are short
 // so that a killed leader is replaced in well under a second.
-func New(dir string, n int) (*Cluster, error) {
+func New(dir string, n int) (*Cluster, error) { return newCluster(dir, n, nil, nil) }
+
+// newCluster is New with client TLS: serverArgs are the TLS flags of every
+// member, clientTLS the configuration health checks use. Peers talk plain
+// http on loopback either way.
+func newCluster(dir string, n int, serverArgs []string, clientTLS *tls.Config) (*Cluster, error) {
 	bin := Binary()
 	if bin == "" {
 		return nil, errors.New(SkipMessage)
@@ -104,14 +117,21 @@ func New(dir string, n int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{}
+	scheme := "http"
+	httpc := &http.Client{Timeout: time.Second}
+	if clientTLS != nil {
+		scheme = "https"
+		httpc.Transport = &http.Transport{TLSClientConfig: clientTLS}
+	}
+	c := &Cluster{TLS: clientTLS}
 	var initial []string
 	for i := range n {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			dir:       filepath.Join(dir, fmt.Sprintf("m%d", i)),
+			httpc:     httpc,
 		}
 		m.logPath = m.dir + ".log"
 		c.Members = append(c.Members, m)
@@ -127,6 +147,7 @@ func New(dir string, n int) (*Cluster, error) {
 			"--heartbeat-interval", "20", "--election-timeout", "200",
 			"--logger", "zap", "--log-outputs", m.logPath, "--log-level", "error",
 		}
+		m.args = append(m.args, serverArgs...)
 		if err := m.start(bin); err != nil {
 			c.Kill()
 			return nil, err
@@ -168,7 +189,6 @@ func (c *Cluster) WaitHealthy(limit time.Duration) error {
 }
 
 func (m *Member) waitHealthy(ctx context.Context) error {
-	client := &http.Client{Timeout: time.Second}
 	for {
 		m.mu.Lock()
 		done := m.done
@@ -180,7 +200,7 @@ func (m *Member) waitHealthy(ctx context.Context) error {
 		default:
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/health", nil)
-		if resp, err := client.Do(req); err == nil {
+		if resp, err := m.httpc.Do(req); err == nil {
 			var b [64]byte
 			k, _ := resp.Body.Read(b[:])
 			_ = resp.Body.Close()
@@ -279,7 +299,7 @@ func tail(b []byte) string {
 // Leader returns the member that is the cluster's leader now, asking the
 // running members in turn.
 func (c *Cluster) Leader() (*Member, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	cli, err := c.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -300,9 +320,19 @@ func (c *Cluster) Leader() (*Member, error) {
 	return nil, fmt.Errorf("no member says it leads: %v", last)
 }
 
+// Client is a client of the running members (over TLS on a TLS cluster),
+// for tests that look at etcd's own view: keys, leases, revisions.
+func (c *Cluster) Client() (*clientv3.Client, error) {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, m.ClientURL)
+	}
+	return clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, TLS: c.TLS, Logger: zap.NewNop()})
+}
+
 // EnableAuth creates user (with the root role) and turns authentication on.
 func (c *Cluster) EnableAuth(user, password string) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := c.Client()
 	if err != nil {
 		return err
 	}
