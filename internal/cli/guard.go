@@ -321,11 +321,11 @@ func (g *guard) supervise(sigs <-chan os.Signal) {
 			g.tree.signal(g.child, s)
 		case <-lost:
 			lost = nil
-			g.reportLost(g.held.Err(), true)
 			if g.opts.KillOnLost && kill == nil {
 				g.tree.terminate(g.child)
 				kill = time.After(killGrace)
 			}
+			g.reportLost(g.held.Err(), true)
 		case err := <-g.trouble:
 			g.warnf("renewing %q failed, retrying: %v", g.opts.Name, err)
 		case <-kill:
@@ -360,7 +360,6 @@ func (g *guard) reportLost(cause error, running bool) {
 		return
 	}
 	g.lost = true
-	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.held.Lock(), Reason: cause.Error()})
 	g.warnf("WARNING: %v", cause) // cause reads "lock lost: \"NAME\" ..."
 	switch {
 	case !running:
@@ -370,6 +369,9 @@ func (g *guard) reportLost(cause error, running bool) {
 	default:
 		g.warnf("WARNING: the command (pid %d) keeps running unprotected; another holder may run alongside it (--kill-on-lost would stop it)", g.child.pid)
 	}
+	// Said and acted on first: the audit trail may sit behind the same
+	// outage that cost the lease (up to the store's request timeout).
+	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.held.Lock(), Reason: cause.Error()})
 }
 
 // abort cleans up after a panic in lokt itself: the command is stopped
