@@ -132,16 +132,20 @@ func (r *Root) waitExclusive(ctx context.Context, name string, o *AcquireOptions
 	if q, ok := r.store.(store.Queue); ok {
 		if first, leave, qerr := q.Line(store.Key{NS: store.Locks, Name: name}); qerr == nil {
 			l, done, err := r.waitForTurn(ctx, name, o, first, blocker)
-			leave()
 			switch {
 			case multiBlock(err):
+				leave()
 				return nil, err
 			case done:
+				leave()
 				if err != nil && ctx.Err() != nil && isBlocked(err) {
 					return nil, timedOut(err)
 				}
 				return l, err
 			}
+			// The head stays in line while it works for the lock: the
+			// waiters behind it sleep until it has the lock (or gives up).
+			defer leave()
 			blocker = err
 		}
 		// Without a line (e.g. a read-only guard directory) every waiter

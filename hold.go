@@ -119,6 +119,17 @@ func (h *Held) Err() error {
 // started) and its process group, so that the lock stays live while any of
 // them does, should this process die first.
 func (h *Held) SetTree(ctx context.Context, child Holder, pgid int) error {
+	// A store that stopped answering would hold this for its request
+	// timeout, and guard for that long before it can report the loss.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if n, ok := h.kept.(store.Noter); ok {
 		// One small write, off the record: readers only look at the note
 		// once nobody holds the evidence (types.go, notedTree).
@@ -141,6 +152,9 @@ func (h *Held) SetTree(ctx context.Context, child Holder, pgid int) error {
 	if err != nil {
 		if isLost(err) {
 			h.lose(err)
+		}
+		if lost := h.Err(); lost != nil {
+			return lost
 		}
 		return err
 	}
@@ -280,7 +294,13 @@ func (h *Held) keep(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		err := h.beat(ctx)
+		err := h.beatUnlessLost(ctx, lost)
+		select {
+		case <-lost:
+			h.lose(fmt.Errorf("%w: %q: the store ended this holder's lease", ErrLost, h.name))
+			return
+		default:
+		}
 		switch {
 		case err == nil:
 			failing, wait = false, interval
@@ -296,6 +316,26 @@ func (h *Held) keep(ctx context.Context) {
 			failing, wait = true, retry
 		}
 	}
+}
+
+// beatUnlessLost beats, cut short if the store ends the lease meanwhile:
+// when the store cannot be reached, a beat can take its request timeout
+// (more than one, for a reread) while the lease runs out sooner, and the
+// loss must be reported when it happens.
+func (h *Held) beatUnlessLost(ctx context.Context, lost <-chan struct{}) error {
+	if lost == nil {
+		return h.beat(ctx)
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-bctx.Done():
+		}
+	}()
+	return h.beat(bctx)
 }
 
 // beat renews the lock (a compare-and-swap on its lock_id), or, with no TTL

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lokt-dev/lokt/internal/proc"
+	"github.com/lokt-dev/lokt/store"
 )
 
 func (f *engFixture) holdFiles() []string {
@@ -191,5 +192,89 @@ func TestForeignNamespaceHolder(t *testing.T) {
 	}
 	if st, err := f.root.Get(context.Background(), "x"); err != nil || st.State != StateLive || st.Foreign != "in another PID namespace" {
 		t.Fatalf("status of a holder in another namespace: %+v, %v", st, err)
+	}
+}
+
+// leaseStore stands for a store whose evidence is a lease: Keep hands out
+// a Kept whose loss the test decides, and once stuck, every Update blocks
+// until its context ends, as requests to an unreachable cluster do until
+// their timeout.
+type leaseStore struct {
+	store.Store
+	kept    *fakeLease
+	stuck   chan struct{} // closed: Update blocks
+	entered chan struct{} // gets a value when a blocked Update starts
+}
+
+type fakeLease struct{ done chan struct{} }
+
+func (l *fakeLease) Files() []*os.File     { return nil }
+func (l *fakeLease) Done() <-chan struct{} { return l.done }
+func (l *fakeLease) Close() error          { return nil }
+
+func (s *leaseStore) Keep(context.Context, store.Key, string) (store.Kept, error) {
+	return s.kept, nil
+}
+func (s *leaseStore) Alive(context.Context, store.Key, string) (bool, error) { return true, nil }
+func (s *leaseStore) Forget(context.Context, store.Key, string) error        { return nil }
+
+func (s *leaseStore) Update(ctx context.Context, k store.Key, fn func([]byte, uint64) (store.Change, error)) error {
+	select {
+	case <-s.stuck:
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	default:
+	}
+	return s.Store.Update(ctx, k, fn)
+}
+
+// A lease that ends while a renewal hangs on an unreachable store is
+// reported when it ends, not when the renewal gives up.
+func TestHoldLeaseLostDuringStuckRenewal(t *testing.T) {
+	f := newEngFixture(t)
+	ls := &leaseStore{kept: &fakeLease{done: make(chan struct{})}, stuck: make(chan struct{}), entered: make(chan struct{}, 1)}
+	ls.Store = f.root.store
+	r := f.open(WithStore(ls))
+	h, err := r.Hold(context.Background(), "x", HoldOptions{AcquireOptions: engAcqOpts("alice", f.holder(100), 40*time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Abandon()
+	close(ls.stuck)
+	<-ls.entered // a renewal hangs
+	close(ls.kept.done)
+	select {
+	case <-h.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the lost lease was not reported while a renewal hung")
+	}
+	if err := h.Err(); !errors.Is(err, ErrLost) {
+		t.Fatalf("Err = %v, want ErrLost", err)
+	}
+}
+
+// Recording the command's tree gives up when the lease ends, rather than
+// when a store that stopped answering times out.
+func TestSetTreeGivesUpOnLostLease(t *testing.T) {
+	f := newEngFixture(t)
+	ls := &leaseStore{kept: &fakeLease{done: make(chan struct{})}, stuck: make(chan struct{}), entered: make(chan struct{}, 1)}
+	ls.Store = f.root.store
+	r := f.open(WithStore(ls))
+	h, err := r.Hold(context.Background(), "x", HoldOptions{AcquireOptions: engAcqOpts("alice", f.holder(100), time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Abandon()
+	close(ls.stuck)
+	got := make(chan error, 1)
+	go func() { got <- h.SetTree(context.Background(), f.holder(101), 0) }()
+	<-ls.entered
+	close(ls.kept.done)
+	if err := <-got; !errors.Is(err, ErrLost) {
+		t.Fatalf("SetTree = %v, want ErrLost", err)
 	}
 }

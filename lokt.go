@@ -120,7 +120,9 @@ type Identity struct {
 func DefaultIdentity(getenv func(string) string) Identity {
 	owner := getenv("LOKT_OWNER")
 	if owner == "" {
-		if u, err := user.Current(); err == nil && u.Username != "" {
+		if name, ok := proc.UserName(os.Getuid()); ok {
+			owner = name
+		} else if u, err := user.Current(); err == nil && u.Username != "" {
 			owner = u.Username
 		} else if v := getenv("USER"); v != "" {
 			owner = v

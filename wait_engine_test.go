@@ -246,6 +246,52 @@ func TestWaitPastStuckHeadOfLine(t *testing.T) {
 	}
 }
 
+// The head of the line keeps its place while it works for the lock, so the
+// waiters behind it sleep until it has the lock instead of all watching
+// the record: a newcomer's turn comes only after the head acquired.
+func TestHeadKeepsItsPlaceWhileWaiting(t *testing.T) {
+	f := newEngFixture(t)
+	ctx := context.Background()
+	held := f.mustAcquire("x", engAcqOpts("alice", f.holder(1), 0))
+	q := f.root.store.(store.Queue)
+
+	blocked := make(chan struct{}, 16)
+	got := make(chan error, 1)
+	go func() {
+		o := engAcqOpts("bob", f.holder(2), 0)
+		o.Wait = true
+		o.OnBlocked = func(error) { blocked <- struct{}{} }
+		_, err := f.root.Acquire(ctx, "x", o)
+		got <- err
+	}()
+	<-blocked // tried once, before joining the line
+	<-blocked // tried again at the head of the line
+	first, leave, err := q.Line(store.Key{NS: store.Locks, Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	released := make(chan error, 1)
+	go func() {
+		_, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, LockID: held.LockID})
+		released <- err
+	}()
+	<-first
+	st, err := f.root.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lock == nil || st.Lock.PID != 2 {
+		t.Fatalf("the newcomer's turn came while the head still waited (holder now %+v)", st.Lock)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A waiter of a plain exclusive lock is listed by Get with who it is and
 // for whom, while the record stays version 1, and is gone once it gives up.
 func TestWaiterOfExclusiveLockListed(t *testing.T) {

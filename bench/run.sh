@@ -13,7 +13,9 @@
 #   bash bench/run.sh -runs 300 -rounds 5 -handoffs 100
 #   bash bench/run.sh -others 0 -skip hammer,handoff     # start-up rows only
 # Set BENCH_DIR to put the lock roots on another filesystem (default: a new
-# directory under $TMPDIR). Engine-level Go benchmarks:
+# directory under $TMPDIR); set BENCH_BASE to a git revision (e.g. main) to
+# also measure that revision's guard in the same rounds, for a before/after.
+# Engine-level Go benchmarks:
 #   go test -bench . -run '^$' .
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,13 +34,21 @@ release=(env CGO_ENABLED=0 go build -trimpath -ldflags '-s -w')
 "${release[@]}" -o "$bin/hello" ./bench/floor/hello
 "${release[@]}" -o "$bin/forkexec" ./bench/floor/forkexec
 go build -o "$bin/compare" ./bench/compare
+if [[ -n "${BENCH_BASE:-}" ]]; then
+  mkdir "$bin/base-src"
+  git archive "$BENCH_BASE" | tar -x -C "$bin/base-src"
+  (cd "$bin/base-src" && "${release[@]}" -tags lokt_slim -o "$bin/lokt-base" ./cmd/lokt)
+fi
 
 args=(-lokt "$bin/lokt" -hello "$bin/hello" -forkexec "$bin/forkexec")
+if [[ -n "${BENCH_BASE:-}" ]]; then
+  args+=(-base "$bin/lokt-base")
+fi
 if [[ -n "${BENCH_DIR:-}" ]]; then
   mkdir -p "$BENCH_DIR"
   args+=(-dir "$BENCH_DIR")
 fi
-echo "# command: $cmdline"
+echo "# command: ${BENCH_BASE:+BENCH_BASE=$BENCH_BASE }$cmdline"
 echo "# machine: $(uname -srm), $(nproc) CPUs, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
 echo "# build: CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags lokt_slim (lokt $(stat -c %s "$bin/lokt") bytes)"
 "$bin/compare" "${args[@]}" "$@"

@@ -47,13 +47,13 @@ import (
 )
 
 type config struct {
-	lokt, flock, hello, forkexec, dir string
-	runs, procs, iters, rounds        int
-	handoffs, others, fill            int
-	settle                            time.Duration
-	samples                           bool
-	skip                              map[string]bool
-	gnuTime                           string
+	lokt, base, flock, hello, forkexec, dir string
+	runs, procs, iters, rounds              int
+	handoffs, others, fill                  int
+	settle                                  time.Duration
+	samples                                 bool
+	skip                                    map[string]bool
+	gnuTime                                 string
 }
 
 // cleanups run before the driver exits, also on a failed check: the scratch
@@ -64,6 +64,7 @@ func main() {
 	var c config
 	var skip string
 	flag.StringVar(&c.lokt, "lokt", "lokt", "lokt binary to measure (build it like a release, without -race)")
+	flag.StringVar(&c.base, "base", "", "another lokt build (say, main's) whose guard row is measured in the same rounds, for a before/after")
 	flag.StringVar(&c.flock, "flock", "flock", "flock(1) binary")
 	flag.StringVar(&c.hello, "hello", "", "floor: an empty static Go program (bench/floor/hello)")
 	flag.StringVar(&c.forkexec, "forkexec", "", "floor: a static Go program that runs its arguments and waits (bench/floor/forkexec)")
@@ -248,6 +249,15 @@ func (c *config) startup() {
 		return a + b
 	}}
 	probes := []*probe{pTrue, pHello, pExec, pRaw, pFlock, pGuard, pHello2, pPair}
+	var pBase *probe
+	if c.base != "" {
+		pBase = &probe{name: "lokt guard x -- true (-base build)", run: func() time.Duration {
+			cmd := command([]string{c.base, "guard", "x", "--", "true"})
+			cmd.Env = append(os.Environ(), "LOKT_ROOT="+c.root())
+			return timeRun(cmd)
+		}}
+		probes = append(probes, pBase)
+	}
 	var pFull *probe
 	if c.others > 0 {
 		pFull = &probe{name: fmt.Sprintf("lokt guard x -- true, %d locks in root", c.others), run: func() time.Duration {
@@ -285,6 +295,9 @@ func (c *config) startup() {
 	compare(tw, "guard - fork/exec floor (os/exec)", pGuard, pExec, "<= +0.5 ms", diffTarget(500*time.Microsecond))
 	compare(tw, "guard - fork/exec floor (raw)", pGuard, pRaw, "", nil)
 	compare(tw, "lock+unlock / 2 x go hello", pPair, pHello2, "<= 2x", ratioTarget(2))
+	if pBase != nil {
+		compare(tw, "guard / guard of the -base build", pGuard, pBase, "", nil)
+	}
 	if pFull != nil {
 		compare(tw, fmt.Sprintf("guard, %d locks / empty root", c.others), pFull, pGuard, "no regression (<= 1.10x)", ratioTarget(1.10))
 	}

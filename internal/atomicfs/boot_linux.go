@@ -1,19 +1,16 @@
 package atomicfs
 
 import (
-	"os"
-	"strings"
 	"sync"
+
+	"github.com/lokt-dev/lokt/internal/proc"
 )
 
-// The kernel makes a random boot id at every boot.
+// The kernel makes a random boot id at every boot; proc reads it once for
+// the start tokens too.
 var bootOnce = sync.OnceValue(func() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	id := strings.TrimSpace(string(b))
-	if id == "" {
+	id, ok := proc.BootID()
+	if !ok {
 		return ""
 	}
 	return fitBoot(id)

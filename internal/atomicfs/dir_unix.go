@@ -18,6 +18,20 @@ import (
 type Dir struct {
 	f    *os.File
 	path string
+	// dev and ino identify the directory f is open on, which cannot change
+	// while it is open: the swap checks compare a path against them
+	// without another fstat each time.
+	dev, ino uint64
+}
+
+// newDir wraps the directory descriptor fd, noting which directory it is.
+func newDir(fd int, path string) (*Dir, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		_ = unix.Close(fd)
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return &Dir{f: os.NewFile(uintptr(fd), path), path: path, dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil //nolint:unconvert // Dev is 32 bits on some platforms
 }
 
 // OpenDir opens the directory at path, creating it (and missing parents)
@@ -49,7 +63,7 @@ func OpenDir(path string, create bool, perm fs.FileMode) (*Dir, error) {
 			return st.Mode().Type(), nil
 		})
 	}
-	return &Dir{f: os.NewFile(uintptr(fd), abs), path: abs}, nil
+	return newDir(fd, abs)
 }
 
 // dirOpenError explains why a directory could not be opened without
@@ -77,7 +91,7 @@ func (d *Dir) Sub(name string, create bool, perm fs.FileMode) (*Dir, error) {
 	if err != nil {
 		return nil, dirOpenError(d.join(name), err, func() (fs.FileMode, error) { return d.Type(name) })
 	}
-	return &Dir{f: os.NewFile(uintptr(sub), d.join(name)), path: d.join(name)}, nil
+	return newDir(sub, d.join(name))
 }
 
 // Close closes the directory.
@@ -88,15 +102,11 @@ func (d *Dir) Close() error { return d.f.Close() }
 // with it so that a swap is reported rather than silently worked around.
 func (d *Dir) SameAs(name string, sub *Dir) error {
 	defer runtime.KeepAlive(d.f)
-	defer runtime.KeepAlive(sub.f)
-	var st, cur unix.Stat_t
+	var st unix.Stat_t
 	if err := unix.Fstatat(int(d.f.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("%s: %w (%w); restore the directory lokt created, then rerun lokt", d.join(name), ErrSwapped, err)
 	}
-	if err := unix.Fstat(int(sub.f.Fd()), &cur); err != nil {
-		return err
-	}
-	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFDIR || st.Dev != cur.Dev || st.Ino != cur.Ino {
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFDIR || !sub.is(&st) {
 		return d.swapped(name, modeOf(uint32(st.Mode)))
 	}
 	return nil
@@ -236,16 +246,17 @@ func (d *Dir) Holds(name string, f *os.File) (bool, error) {
 // moved, removed or replaced by a symlink since it was opened. Links above
 // the path are followed, as when it was opened.
 func (d *Dir) StillAt() error {
-	defer runtime.KeepAlive(d.f)
-	var st, cur unix.Stat_t
+	var st unix.Stat_t
 	if err := unix.Lstat(d.path, &st); err != nil {
 		return fmt.Errorf("%s: %w (%w); restore the directory lokt created, then rerun lokt", d.path, ErrSwapped, err)
 	}
-	if err := unix.Fstat(int(d.f.Fd()), &cur); err != nil {
-		return err
-	}
-	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFDIR || st.Dev != cur.Dev || st.Ino != cur.Ino {
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFDIR || !d.is(&st) {
 		return fmt.Errorf("%s: %w (it is now a %s); lokt never follows links in a lock root: move the %s away and restore the directory lokt created, then rerun lokt", d.path, ErrSwapped, Kind(modeOf(uint32(st.Mode))), Kind(modeOf(uint32(st.Mode))))
 	}
 	return nil
+}
+
+// is reports whether st describes the directory d is open on.
+func (d *Dir) is(st *unix.Stat_t) bool {
+	return uint64(st.Dev) == d.dev && uint64(st.Ino) == d.ino //nolint:unconvert // Dev is 32 bits on some platforms
 }

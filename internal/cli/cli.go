@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -78,6 +79,14 @@ func exitCode(err error) int {
 
 // Main runs lokt with args on the process's streams and returns the exit code.
 func Main(args []string) int {
+	// lokt waits on files and processes; it never computes in parallel. With
+	// one P the runtime stops waking spare threads to look for work each
+	// time a goroutine is readied, which saves an uncontended guard about
+	// half a millisecond and a dozen context switches (docs/performance.md).
+	// A GOMAXPROCS the user sets still rules.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	if slim && needsFull(args, os.Getenv) {
 		err := handOver(args) // returns only if the exec failed
 		fmt.Fprintf(os.Stderr, "lokt: %v\n", err)

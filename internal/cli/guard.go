@@ -177,9 +177,9 @@ type guard struct {
 	held *lokt.Held // nil until acquired
 	lost bool       // reported once, from whichever side sees it first
 
-	cmd      *exec.Cmd
+	child    *child
 	tree     *tree         // how the command's processes are grouped
-	waitDone chan struct{} // closed once cmd.Wait has returned (ProcessState is set)
+	waitDone chan struct{} // closed once child.wait has returned (the command is reaped)
 	reaped   bool
 	trouble  chan error // renewal failures that may pass, from the keeping goroutine
 	// relayed is the first signal guard passed on to the command: guard
@@ -245,17 +245,6 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	default:
 	}
 	g.tree = newTree()
-	g.cmd = &exec.Cmd{
-		Path:   g.path,
-		Args:   g.opts.Command,
-		Env:    g.childEnv(),
-		Stdin:  g.f.IO.In,
-		Stdout: g.f.IO.Out,
-		Stderr: g.f.IO.ErrOut,
-		// The holder's evidence, inherited by the whole tree (as fd 3).
-		ExtraFiles:  g.held.Files(),
-		SysProcAttr: g.tree.sysProcAttr(),
-	}
 	// On Linux the child's parent-death signal fires when the OS thread that
 	// forked it exits, not the process. Go only ends a thread when a
 	// goroutine locked to it exits; keeping this goroutine locked until the
@@ -263,13 +252,15 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	// else's hands for exactly that long.
 	g.waitDone = make(chan struct{}) // before Start: abort may wait on it
 	runtime.LockOSThread()
-	if err := g.cmd.Start(); err != nil {
+	// The holder's evidence is inherited by the whole tree, as fd 3.
+	c, err := startChild(g.path, g.opts.Command, g.childEnv(), g.f.IO, g.held.Files(), g.tree.sysProcAttr())
+	if err != nil {
 		runtime.UnlockOSThread()
-		g.cmd = nil
 		g.release()
 		return startError(g.opts.Command[0], err)
 	}
-	pid := g.cmd.Process.Pid
+	g.child = c
+	pid := c.pid
 	g.tree.started(pid)
 	if g.tree.group() != 0 {
 		// Noted first, microseconds after the fork, while the command is
@@ -286,9 +277,7 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 		child = lokt.Holder{}
 	}
 	go func() {
-		// Its error only repeats ProcessState, or reports output that could
-		// not be copied, which nobody is left to tell.
-		_ = g.cmd.Wait()
+		c.wait()
 		close(g.waitDone)
 	}()
 	// Recorded so the lock outlives a SIGKILLed guard, and a command that
@@ -306,7 +295,7 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	if g.relayed != 0 {
 		return &exitError{code: 128 + int(g.relayed)}
 	}
-	if code := exitStatus(g.cmd.ProcessState); code != 0 {
+	if code := c.exitCode(); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
@@ -329,18 +318,18 @@ func (g *guard) supervise(sigs <-chan os.Signal) {
 			if g.relayed == 0 {
 				g.relayed = syscall.Signal(signalNumber(s))
 			}
-			g.tree.signal(g.cmd.Process, s)
+			g.tree.signal(g.child, s)
 		case <-lost:
 			lost = nil
-			g.reportLost(g.held.Err(), true)
 			if g.opts.KillOnLost && kill == nil {
-				g.tree.terminate(g.cmd.Process)
+				g.tree.terminate(g.child)
 				kill = time.After(killGrace)
 			}
+			g.reportLost(g.held.Err(), true)
 		case err := <-g.trouble:
 			g.warnf("renewing %q failed, retrying: %v", g.opts.Name, err)
 		case <-kill:
-			g.tree.kill(g.cmd.Process)
+			g.tree.kill(g.child)
 		}
 	}
 }
@@ -358,7 +347,7 @@ func (g *guard) release() {
 	case errors.As(err, &still):
 		g.warnf("%v\n  (processes that should outlive the lock must close descriptor %s and leave the process group, e.g. setsid CMD %s>&-)", still, holdFD, holdFD)
 	case errors.Is(err, lokt.ErrLost), errors.Is(err, lokt.ErrNotFound):
-		g.reportLost(lostCause(g.opts.Name, err), g.cmd != nil && !g.reaped)
+		g.reportLost(lostCause(g.opts.Name, err), g.child != nil && !g.reaped)
 	default:
 		g.warnf("could not release %q: %v\n  it counts as stale once this process and its command have exited, and the next lock or guard takes it", g.opts.Name, err)
 	}
@@ -371,27 +360,29 @@ func (g *guard) reportLost(cause error, running bool) {
 		return
 	}
 	g.lost = true
-	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.held.Lock(), Reason: cause.Error()})
 	g.warnf("WARNING: %v", cause) // cause reads "lock lost: \"NAME\" ..."
 	switch {
 	case !running:
 		g.warnf("WARNING: the command ran without the lock for part of its run")
 	case g.opts.KillOnLost:
-		g.warnf("WARNING: stopping the command (pid %d) as --kill-on-lost asks: SIGTERM now, SIGKILL in %s", g.cmd.Process.Pid, killGrace)
+		g.warnf("WARNING: stopping the command (pid %d) as --kill-on-lost asks: SIGTERM now, SIGKILL in %s", g.child.pid, killGrace)
 	default:
-		g.warnf("WARNING: the command (pid %d) keeps running unprotected; another holder may run alongside it (--kill-on-lost would stop it)", g.cmd.Process.Pid)
+		g.warnf("WARNING: the command (pid %d) keeps running unprotected; another holder may run alongside it (--kill-on-lost would stop it)", g.child.pid)
 	}
+	// Said and acted on first: the audit trail may sit behind the same
+	// outage that cost the lease (up to the store's request timeout).
+	g.root.Emit(lokt.Event{Type: lokt.EventLost, Name: g.opts.Name, Actor: lokt.Actor{Identity: g.id, Holder: g.self}, Lock: g.held.Lock(), Reason: cause.Error()})
 }
 
 // abort cleans up after a panic in lokt itself: the command is stopped
 // first, since releasing while it runs would let a second holder in.
 func (g *guard) abort(pv any, stack []byte) error {
-	if g.cmd != nil && !g.reaped {
-		g.tree.terminate(g.cmd.Process)
+	if g.child != nil && !g.reaped {
+		g.tree.terminate(g.child)
 		select {
 		case <-g.waitDone:
 		case <-time.After(killGrace):
-			g.tree.kill(g.cmd.Process)
+			g.tree.kill(g.child)
 			<-g.waitDone
 		}
 		g.reaped = true
@@ -401,7 +392,7 @@ func (g *guard) abort(pv any, stack []byte) error {
 }
 
 // holdFD is the descriptor the command inherits the lock's evidence on:
-// the first of exec.Cmd.ExtraFiles.
+// the first of the extra files startChild passes on.
 const holdFD = "3"
 
 func (g *guard) childEnv() []string {

@@ -335,17 +335,20 @@ func TestGuardAbortStopsChildThenReleases(t *testing.T) {
 	if g.held, err = root.Hold(context.Background(), "x", lokt.HoldOptions{AcquireOptions: lokt.AcquireOptions{Identity: g.id, Holder: g.self}}); err != nil {
 		t.Fatal(err)
 	}
-	g.cmd = exec.Command("sleep", "30")
-	g.waitDone = make(chan struct{})
-	if err := g.cmd.Start(); err != nil {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	if g.child, err = startChild(sleep, []string{"sleep", "30"}, os.Environ(), f.IO, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = g.cmd.Wait(); close(g.waitDone) }()
+	g.waitDone = make(chan struct{})
+	go func() { g.child.wait(); close(g.waitDone) }()
 	err = g.abort("boom", []byte("stack"))
 	if exitCode(err) != ExitError || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("abort: %v (exit %d)", err, exitCode(err))
 	}
-	if code := exitStatus(g.cmd.ProcessState); code != 143 {
+	if code := g.child.exitCode(); code != 143 {
 		t.Errorf("child ended with %d, want 143 (stopped by SIGTERM)", code)
 	}
 	if _, err := root.Get(context.Background(), "x"); !errors.Is(err, lokt.ErrNotFound) {

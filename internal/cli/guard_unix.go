@@ -30,15 +30,3 @@ func deliveredByTerminal(s os.Signal) bool {
 	fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
 	return err == nil && fg == unix.Getpgrp()
 }
-
-// exitStatus is the shell's view of how the child ended: its exit code, or
-// 128+N if signal N killed it.
-func exitStatus(ps *os.ProcessState) int {
-	if ps == nil {
-		return ExitError
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
-}

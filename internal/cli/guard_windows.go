@@ -7,10 +7,3 @@ import "os"
 var relayedSignals = []os.Signal{os.Interrupt}
 
 func deliveredByTerminal(os.Signal) bool { return true }
-
-func exitStatus(ps *os.ProcessState) int {
-	if ps == nil {
-		return ExitError
-	}
-	return ps.ExitCode()
-}

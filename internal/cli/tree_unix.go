@@ -69,16 +69,19 @@ func (t *tree) deliveredByTerminal(s os.Signal) bool {
 
 // signal passes s on to the command's group, or to the command alone when
 // it shares guard's group (the rest of that group is not ours to signal).
-func (t *tree) signal(p *os.Process, s os.Signal) {
+func (t *tree) signal(c *child, s os.Signal) {
 	n, ok := s.(syscall.Signal)
-	if t.pgid != 0 && ok {
+	if !ok {
+		return
+	}
+	if t.pgid != 0 {
 		_ = unix.Kill(-t.pgid, n)
 		return
 	}
-	_ = p.Signal(s)
+	c.signal(n)
 }
 
 // terminate asks the command to stop; guard follows up with kill.
-func (t *tree) terminate(p *os.Process) { t.signal(p, syscall.SIGTERM) }
+func (t *tree) terminate(c *child) { t.signal(c, syscall.SIGTERM) }
 
-func (t *tree) kill(p *os.Process) { t.signal(p, syscall.SIGKILL) }
+func (t *tree) kill(c *child) { t.signal(c, syscall.SIGKILL) }

@@ -19,9 +19,9 @@ func (t *tree) group() int { return 0 }
 
 func (t *tree) deliveredByTerminal(s os.Signal) bool { return deliveredByTerminal(s) }
 
-func (t *tree) signal(p *os.Process, s os.Signal) { _ = p.Signal(s) }
+func (t *tree) signal(c *child, _ os.Signal) { c.signal(syscall.SIGKILL) }
 
 // terminate has no gentler option than Kill on Windows.
-func (t *tree) terminate(p *os.Process) { _ = p.Kill() }
+func (t *tree) terminate(c *child) { c.signal(syscall.SIGKILL) }
 
-func (t *tree) kill(p *os.Process) { _ = p.Kill() }
+func (t *tree) kill(c *child) { c.signal(syscall.SIGKILL) }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,7 +33,7 @@ var bootID = sync.OnceValue(func() string {
 })
 
 func readBootID(path string) string {
-	b, err := os.ReadFile(path) // #nosec G304 -- fixed procfs path
+	b, err := readSmall(path)
 	if err != nil {
 		return noBootID
 	}
@@ -65,6 +64,12 @@ func StartToken(pid int) (string, error) {
 	return bootID() + ":" + start, nil
 }
 
+// BootID is the kernel's id of this boot, and whether it could be read.
+func BootID() (string, bool) {
+	id := bootID()
+	return id, id != noBootID
+}
+
 // errForeignProc: /proc belongs to another PID namespace than ours, so
 // nothing read there describes our pids (Check then answers Unknown).
 var errForeignProc = errors.New("proc: /proc shows another PID namespace (mount a matching /proc, e.g. unshare --mount-proc)")
@@ -77,7 +82,7 @@ func signalZero(pid int) error { return unix.Kill(pid, 0) }
 // process must not be reported as gone.
 func readStart(root string, pid int, probe func(int) error) (string, error) {
 	path := filepath.Join(root, strconv.Itoa(pid), "stat")
-	b, err := os.ReadFile(path) // #nosec G304 -- path built from an integer pid
+	b, err := readSmall(path)
 	if err != nil {
 		return "", classifyReadErr(path, pid, err, probe)
 	}
