@@ -83,7 +83,7 @@ func (r *Root) Acquire(ctx context.Context, name string, o AcquireOptions) (*Loc
 		return nil, err
 	}
 	if _, ok := r.store.(store.MultiHolder); o.multi() && !ok {
-		return nil, fmt.Errorf("slots and shared holders are not supported on the lock store at %s yet (only on the file backend); take %q exclusively", r.store.Location(), name)
+		return nil, fmt.Errorf("slots and shared holders are not supported on the lock store at %s (it keeps no multi-holder records); take %q exclusively", r.store.Location(), name)
 	}
 	if o.Holder.Host == "" {
 		// A zero Holder means no process; the record still needs a host.

@@ -49,6 +49,7 @@ type Held struct {
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed when the keeping goroutine has returned
 	ended   bool          // Release or Abandon ran
+	closed  bool          // the evidence was given up (only after ended)
 }
 
 // keepInterval is how often a lock without a TTL is reread to notice that it
@@ -189,11 +190,19 @@ func (h *Held) Release(ctx context.Context) error {
 	if err := h.Err(); err != nil {
 		return err
 	}
-	h.closeEvidence()
+	// Evidence that children inherit (a kernel lock) is given up first, so
+	// that whether the tree still holds it can be asked. Evidence nobody
+	// inherits (a lease) is given up after the record: where its end is
+	// conclusive, another holder would judge the entry dead in between.
+	inherited := h.kept != nil && len(h.kept.Files()) > 0
+	if inherited {
+		h.closeEvidence()
+	}
+	defer h.closeEvidence()
 	mine := h.Lock()
 	var still *StillHeldError
 	_, err := h.root.Release(ctx, h.name, ReleaseOptions{Identity: h.o.Identity, Holder: h.o.Holder, LockID: mine.LockID, unless: func(l *lockfile.Lock) bool {
-		still = h.root.treeAlive(ctx, l, mine.PGID, mine.ChildStart)
+		still = h.root.treeAlive(ctx, l, mine.PGID, mine.ChildStart, inherited)
 		return still != nil
 	}})
 	if still != nil {
@@ -228,7 +237,8 @@ func (h *Held) end() bool {
 }
 
 func (h *Held) closeEvidence() {
-	if h.kept != nil {
+	if h.kept != nil && !h.closed {
+		h.closed = true
 		_ = h.kept.Close()
 	}
 }
@@ -369,9 +379,11 @@ func isLost(err error) bool {
 
 // treeAlive says whether processes of a record's tree still keep it live,
 // apart from its holder: inherited evidence, or its command's process
-// group. Only asked by the holder itself, when it releases.
-func (r *Root) treeAlive(ctx context.Context, l *lockfile.Lock, pgid int, leaderStart string) *StillHeldError {
-	if l.Kept {
+// group. Only asked by the holder itself, when it releases; inherited says
+// whether its evidence is of the kind children inherit (and this holder has
+// already given up its own hold on it).
+func (r *Root) treeAlive(ctx context.Context, l *lockfile.Lock, pgid int, leaderStart string, inherited bool) *StillHeldError {
+	if l.Kept && inherited {
 		if k, ok := r.store.(store.Keeper); ok {
 			if held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: l.Name}, l.LockID); err != nil || held {
 				return &StillHeldError{Name: l.Name}

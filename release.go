@@ -69,9 +69,7 @@ func (r *Root) Renew(ctx context.Context, name, lockID string, o RenewOptions) (
 		}
 		result = withMode(fromRecord(old), v)
 		events = append(events, Event{Time: now, Type: EventRenew, Name: name, Actor: Actor{Identity: o.Identity, Holder: o.Holder}, Lock: result, Reason: reason})
-		ch, err := putView(v, 0)
-		ch.Kept = o.evidence
-		return ch, err
+		return putViewKept(v, 0, o.evidence, lockID)
 	})
 	if err == nil { // a failed write changed nothing to report
 		r.emitAll(events)

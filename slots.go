@@ -173,14 +173,36 @@ func putView(v *lockfile.Multi, seq uint64) (store.Change, error) {
 	return store.Change{Op: store.Put, Data: data, Seq: seq, Durable: durable}, nil
 }
 
-// waiterGone says whether a waiter's place can be given up for it.
-func (r *Root) waiterGone(w *lockfile.Waiter, now time.Time) bool {
-	l := &lockfile.Lock{Host: w.Host, PID: w.PID, PIDNS: w.PIDNS}
-	if w.PID == 0 || r.foreign(l) != "" {
-		// Only the waiter's renewals say it is still there.
-		return !now.Before(w.ExpiresAt.Time)
+// putViewKept is putView for a write by the holder of acquisition id,
+// whose evidence is ev: a lone exclusive holder's version 1 record goes on
+// that evidence (store.Change.Kept) when the holder is the writer. A
+// version 2 record is never tied to one holder's evidence: with leases,
+// the end of that one lease would take every holder's entry with it.
+func putViewKept(v *lockfile.Multi, seq uint64, ev store.Kept, id string) (store.Change, error) {
+	ch, err := putView(v, seq)
+	if err == nil && ev != nil && ch.Op == store.Put && len(v.Holders) == 1 && len(v.Waiters) == 0 &&
+		v.Mode == ModeExclusive && v.Holders[0].LockID == id {
+		ch.Kept = ev
 	}
-	return r.liveness(w.PID, w.PIDStart) == proc.Dead
+	return ch, err
+}
+
+// waiterGone says whether a waiter's place can be given up for it.
+func (r *Root) waiterGone(ctx context.Context, name string, w *lockfile.Waiter, now time.Time) bool {
+	l := &lockfile.Lock{Host: w.Host, PID: w.PID, PIDNS: w.PIDNS}
+	if w.PID != 0 && r.foreign(l) == "" {
+		return r.liveness(w.PID, w.PIDStart) == proc.Dead
+	}
+	// A waiter lokt cannot check by pid: its evidence, where it keeps one
+	// that is a lease (store.Leaser), says at once; else only its
+	// renewals say it is still there.
+	if k, ok := r.store.(store.Keeper); ok && w.Kept && w.LockID != "" {
+		if _, leased := k.(store.Leaser); leased {
+			held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: name}, w.LockID)
+			return err == nil && !held
+		}
+	}
+	return !now.Before(w.ExpiresAt.Time)
 }
 
 // sweep drops stale holders and departed waiters from v, returning the
@@ -196,7 +218,7 @@ func (r *Root) sweep(ctx context.Context, v *lockfile.Multi, now time.Time) (gon
 	}
 	waiters := v.Waiters[:0:0]
 	for i := range v.Waiters {
-		if r.waiterGone(&v.Waiters[i], now) {
+		if r.waiterGone(ctx, v.Name, &v.Waiters[i], now) {
 			continue
 		}
 		waiters = append(waiters, v.Waiters[i])
@@ -270,7 +292,7 @@ func (r *Root) acquireMulti(ctx context.Context, name string, o *AcquireOptions,
 			}
 			a.result = withMode(fromRecord(h), v)
 			a.events = append(a.events, Event{Time: now, Type: EventRefresh, Name: name, Actor: actor, Lock: a.result})
-			return putView(v, 0)
+			return putViewKept(v, 0, o.evidence, o.lockID)
 		}
 	}
 	if frozen != nil {
@@ -350,7 +372,7 @@ func (r *Root) acquireMulti(ctx context.Context, name string, o *AcquireOptions,
 		v.Holders = append(v.Holders, rec)
 		a.result = withMode(fromRecord(rec), v)
 		a.events = append(a.events, Event{Time: now, Type: EventAcquire, Name: name, Actor: actor, Lock: a.result})
-		return putView(v, token)
+		return putViewKept(v, token, o.evidence, id)
 	}
 	// Blocked: by the holders, or by a waiter ahead.
 	held := r.blockedBy(name, v, mode, o.Slots, me, now)
@@ -373,6 +395,9 @@ func (r *Root) acquireMulti(ctx context.Context, name string, o *AcquireOptions,
 				Owner: o.Owner, AgentID: o.AgentID,
 				Host: self.Host, PID: self.PID, PIDStart: self.Start, PIDNS: self.NS,
 				Since: lockfile.NewTime(now), ExpiresAt: lockfile.NewTime(now.Add(waiterTTL)),
+			}
+			if o.kept {
+				w.LockID, w.Kept = o.lockID, true
 			}
 			if o.Holder.PID != self.PID {
 				w.HolderPID = o.Holder.PID
@@ -503,7 +528,7 @@ func (r *Root) statusMulti(ctx context.Context, st *Status, v *lockfile.Multi) {
 	pos := 0
 	for i := range v.Waiters {
 		w := &v.Waiters[i]
-		if r.waiterGone(w, st.Now) {
+		if r.waiterGone(ctx, v.Name, w, st.Now) {
 			continue
 		}
 		pos++

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lokt-dev/lokt/internal/lockfile"
 	"github.com/lokt-dev/lokt/internal/proc"
+	"github.com/lokt-dev/lokt/store"
 )
 
 func slotOpts(owner string, h Holder, n int) AcquireOptions {
@@ -238,7 +240,7 @@ func TestSlotsNeedAMultiHolderStore(t *testing.T) {
 	r := f.open(WithStore(&engFailingStore{Store: f.root.store, err: errors.New("must not write")}))
 	for _, o := range []AcquireOptions{slotOpts("a", f.holder(1), 2), sharedOpts("a", f.holder(1))} {
 		_, err := r.Acquire(context.Background(), "s", o)
-		if err == nil || !strings.Contains(err.Error(), "only on the file backend") {
+		if err == nil || !strings.Contains(err.Error(), "keeps no multi-holder records") {
 			t.Fatalf("%+v: %v", o, err)
 		}
 	}
@@ -440,5 +442,154 @@ func TestHoldNoticesABrokenSlot(t *testing.T) {
 	}
 	if err := h.beat(ctx); !errors.Is(err, ErrLost) {
 		t.Fatalf("after a forced break: %v", err)
+	}
+}
+
+// engLeaseStore is the file store dressed as a store with leases: its
+// evidence is conclusive, and it records the evidence every write names.
+type engLeaseStore struct {
+	store.Store
+	mu   sync.Mutex
+	puts map[string][]store.Kept // record name -> Change.Kept of each Put
+}
+
+func (s *engLeaseStore) Update(ctx context.Context, k store.Key, fn func([]byte, uint64) (store.Change, error)) error {
+	return s.Store.Update(ctx, k, func(cur []byte, seq uint64) (store.Change, error) {
+		c, err := fn(cur, seq)
+		if err == nil && c.Op == store.Put {
+			s.mu.Lock()
+			s.puts[k.Name] = append(s.puts[k.Name], c.Kept)
+			s.mu.Unlock()
+		}
+		return c, err
+	})
+}
+
+func (s *engLeaseStore) Keep(ctx context.Context, k store.Key, id string) (store.Kept, error) {
+	return s.Store.(store.Keeper).Keep(ctx, k, id)
+}
+
+func (s *engLeaseStore) Alive(ctx context.Context, k store.Key, id string) (bool, error) {
+	return s.Store.(store.Keeper).Alive(ctx, k, id)
+}
+
+func (s *engLeaseStore) Forget(ctx context.Context, k store.Key, id string) error {
+	return s.Store.(store.Keeper).Forget(ctx, k, id)
+}
+
+func (s *engLeaseStore) MultiHolder()   {}
+func (s *engLeaseStore) LeasesRecords() {}
+
+func (s *engLeaseStore) lastKept(name string) (store.Kept, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.puts[name]
+	if len(p) == 0 {
+		return nil, 0
+	}
+	return p[len(p)-1], len(p)
+}
+
+// On a store with leases a version 2 record is never tied to one holder's
+// lease (its end would take every holder along), while a lone exclusive
+// holder's record is tied to its own; and an entry whose evidence is gone
+// is dead there however alive its pids look.
+func TestLeaseStoreTiesNoVersion2RecordToOneHolder(t *testing.T) {
+	f := newEngFixture(t)
+	ls := &engLeaseStore{Store: f.root.store, puts: map[string][]store.Kept{}}
+	r := f.open(WithStore(ls))
+	ctx := context.Background()
+	hold := func(name string, o AcquireOptions) *Held {
+		t.Helper()
+		h, err := r.Hold(ctx, name, HoldOptions{AcquireOptions: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.Abandon)
+		return h
+	}
+	h1 := hold("s", sharedOpts("a", f.holder(1)))
+	if k, n := ls.lastKept("s"); k != nil || n != 1 {
+		t.Fatalf("first shared holder's record: on evidence %v after %d writes", k, n)
+	}
+	h2 := hold("s", sharedOpts("a", f.holder(2)))
+	if k, _ := ls.lastKept("s"); k != nil {
+		t.Fatal("second shared holder's record is on one holder's evidence")
+	}
+	if _, err := r.Renew(ctx, "s", h1.Lock().LockID, RenewOptions{Identity: Identity{Owner: "a"}, Holder: f.holder(1), evidence: h1.kept}); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := ls.lastKept("s"); k != nil {
+		t.Fatal("a renewal put the version 2 record on the renewer's evidence")
+	}
+	h3 := hold("e", engAcqOpts("a", f.holder(3), 0))
+	if k, _ := ls.lastKept("e"); k == nil || k != h3.kept {
+		t.Fatalf("a lone exclusive holder's record is on evidence %v, want its own", k)
+	}
+
+	// Holder 2's evidence ends while its pid still looks alive: dead on
+	// the store with leases, live on plain files.
+	h2.Abandon()
+	states := func(r *Root) []State {
+		st, err := r.Get(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []State
+		for _, h := range st.Holders {
+			out = append(out, h.State)
+		}
+		return out
+	}
+	if got := states(r); len(got) != 2 || got[0] != StateLive || got[1] != StateDead {
+		t.Fatalf("states on the store with leases: %v", got)
+	}
+	if got := states(f.root); len(got) != 2 || got[1] != StateLive {
+		t.Fatalf("states on files: %v", got)
+	}
+	// The dead entry is swept by the next acquirer; holder 1's stays.
+	h4 := hold("s", sharedOpts("a", f.holder(4)))
+	st, err := r.Get(ctx, "s")
+	if err != nil || len(st.Holders) != 2 || st.Holders[0].LockID != h1.Lock().LockID || st.Holders[1].LockID != h4.Lock().LockID {
+		t.Fatalf("after the sweep: %+v %v", st, err)
+	}
+}
+
+// A waiter on another host that keeps evidence leaves the line once that
+// evidence ends, on a store where its end is conclusive; elsewhere (or
+// without evidence) its expires_at decides.
+func TestForeignWaiterWithEndedEvidenceLeavesTheLine(t *testing.T) {
+	f := newEngFixture(t)
+	ls := &engLeaseStore{Store: f.root.store, puts: map[string][]store.Kept{}}
+	r := f.open(WithStore(ls))
+	ctx := context.Background()
+	kept, err := ls.Keep(ctx, store.Key{NS: store.Locks, Name: "q"}, "live1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	now := engT0.Format(time.RFC3339Nano)
+	later := engT0.Add(time.Hour).Format(time.RFC3339Nano)
+	waiter := func(id, lockID string) string {
+		return `{"wait_id":"` + id + `","mode":"exclusive","owner":"o","host":"elsewhere","pid":6,"pid_start":"x","since":"` + now + `","expires_at":"` + later + `","lock_id":"` + lockID + `","kept":true}`
+	}
+	f.writeRaw(f.lockPath("q"), `{"version":2,"name":"q","mode":"exclusive","holders":[],"waiters":[`+
+		waiter("gone", "dead1")+`,`+waiter("here", "live1")+`]}`)
+	waiting := func(r *Root) []string {
+		st, err := r.Get(ctx, "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, w := range st.Waiters {
+			ids = append(ids, w.WaitID)
+		}
+		return ids
+	}
+	if got := waiting(r); len(got) != 1 || got[0] != "here" {
+		t.Fatalf("line on the store with leases: %v, want only the waiter whose evidence is held", got)
+	}
+	if got := waiting(f.root); len(got) != 2 {
+		t.Fatalf("line on files: %v, want both until they expire", got)
 	}
 }

@@ -97,7 +97,8 @@ func freezeFromRecord(f *lockfile.Freeze) *Freeze {
 // judge decides a record's state. Expiry is checked first because it holds
 // everywhere. Then the evidence the holder keeps in the store: while the
 // kernel (or the cluster) says it is held, the lock is live whatever its
-// pids say. Pids are only asked about for holders on this host and in this
+// pids say; where that evidence is a lease (store.Leaser), its end is the
+// holder's end. Pids are only asked about for holders on this host and in this
 // PID namespace, since anywhere else they name other processes: the holder,
 // its command (guard's child) and that command's process group must all be
 // gone. A process lokt cannot inspect counts as alive: lokt never breaks a
@@ -111,6 +112,11 @@ func (r *Root) judge(ctx context.Context, l *lockfile.Lock, now time.Time) State
 		if k, ok := r.store.(store.Keeper); ok {
 			if held, err := k.Alive(ctx, store.Key{NS: store.Locks, Name: l.Name}, l.LockID); err != nil || held {
 				return StateLive
+			}
+			if _, ok := k.(store.Leaser); ok {
+				// A lease that ended: the holder was told it lost the
+				// lock, and a record of its own would be gone with it.
+				return StateDead
 			}
 		}
 		t = r.notedTree(ctx, l, t)

@@ -21,14 +21,19 @@ import (
 
 // slotCritical takes one of three O_EXCL markers (noclobber) for its time
 // inside: finding none free means a fourth holder is inside. It records
-// when all three were taken at once.
+// when all three were taken at once, looking up to $LOOKS times, 20 ms
+// apart, and leaves as soon as it has seen that.
 const slotCritical = `got=
 for i in 0 1 2; do
   if (set -C; : > "$D/slot$i") 2>/dev/null; then got=$i; break; fi
 done
 if [ -z "$got" ]; then touch "$D/over"; exit 0; fi
-[ -e "$D/slot0" ] && [ -e "$D/slot1" ] && [ -e "$D/slot2" ] && touch "$D/full"
-sleep 0.02
+n=0
+while [ "$n" -lt "$LOOKS" ]; do
+  if [ -e "$D/slot0" ] && [ -e "$D/slot1" ] && [ -e "$D/slot2" ]; then touch "$D/full"; break; fi
+  sleep 0.02
+  n=$((n+1))
+done
 rm -f "$D/slot$got"`
 
 // Twelve processes, twenty rounds each, through guard --slots 3: never more
@@ -36,8 +41,21 @@ rm -f "$D/slot$got"`
 func TestSlotsHammer(t *testing.T) {
 	const procs, rounds = 12, 20
 	root := newRoot(t)
+	slotsHammer(t, env(root), procs, rounds, 1)
+	assertReleased(t, root, "pool")
+	if n := auditCount(t, root, "acquire"); n != procs*rounds {
+		t.Errorf("%d acquisitions audited, want %d", n, procs*rounds)
+	}
+}
+
+// slotsHammer runs procs×rounds guarded slotCriticals through guard
+// --slots 3 on the name pool of the root envv names, each inside for up to
+// looks×20 ms: never a fourth inside, and three inside at once at least
+// once.
+func slotsHammer(t *testing.T, envv []string, procs, rounds, looks int) {
+	t.Helper()
 	dir := t.TempDir()
-	envv := env(root, "D="+dir)
+	envv = append(envv[:len(envv):len(envv)], "D="+dir, "LOOKS="+strconv.Itoa(looks))
 	var wg sync.WaitGroup
 	errs := make(chan string, procs*rounds)
 	for range procs {
@@ -61,10 +79,6 @@ func TestSlotsHammer(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "full")); err != nil {
 		t.Error("three holders were never inside at once")
-	}
-	assertReleased(t, root, "pool")
-	if n := auditCount(t, root, "acquire"); n != procs*rounds {
-		t.Errorf("%d acquisitions audited, want %d", n, procs*rounds)
 	}
 }
 
@@ -215,9 +229,15 @@ rm -f "$D/w"`
 // behind them never overlaps one, and gets in before a reader that came
 // after it (fencing tokens give the order of entry).
 func TestSharedWriterIsNotStarvedByReaders(t *testing.T) {
-	root := newRoot(t)
+	sharedWriterNotStarved(t, env(newRoot(t)), 3)
+}
+
+// sharedWriterNotStarved is that test on the root envv names, for the
+// given number of writer rounds.
+func sharedWriterNotStarved(t *testing.T, envv []string, rounds int) {
+	t.Helper()
 	dir := t.TempDir()
-	envv := env(root, "D="+dir)
+	envv = append(envv[:len(envv):len(envv)], "D="+dir)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -244,7 +264,7 @@ func TestSharedWriterIsNotStarvedByReaders(t *testing.T) {
 	watch := startLokt(t, envv, "status", "cache", "--watch")
 	watch.stdout.expect(t, "shared", 30*time.Second)
 
-	for round := range 3 {
+	for round := range rounds {
 		_ = os.Remove(filepath.Join(dir, "wtoken"))
 		seen := watch.stdout.count()
 		writer := startLokt(t, envv, "guard", "cache", "--wait", "--timeout", "1m", "--quiet", "--", "sh", "-c", writerCritical)

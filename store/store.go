@@ -120,9 +120,14 @@ func (e *UnavailableError) Error() string {
 func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 
 // MultiHolder is implemented by stores that keep records of protocol
-// version 2 (slots, shared holders, waiters in line): the file backend. On
-// other stores the engine refuses slots and shared holds instead of
-// guessing how their leases would map onto several holders.
+// version 2 (slots, shared holders, waiters in line): the file and the etcd
+// backend. On other stores the engine refuses slots and shared holds
+// instead of guessing how their evidence would map onto several holders.
+//
+// The engine never asks such a store to tie a version 2 record to one
+// holder's evidence (Change.Kept is nil for it, and TTL 0): the record
+// outlives any one holder, and each holder entry is judged by its own
+// evidence (Keeper.Alive).
 type MultiHolder interface {
 	MultiHolder()
 }
@@ -197,7 +202,10 @@ type Keeper interface {
 // written with Change.Kept is attached to: the record ends with the lease.
 // A holder that stops renewing (it died, or lost the store) then loses its
 // lock by itself within the lease's TTL, wherever it runs, where a record
-// beside other evidence stays until someone breaks it.
+// beside other evidence stays until someone breaks it. The engine judges
+// an entry whose evidence is gone as dead on such a store, whatever its
+// pids say, as it would be if the entry were a record on that lease: the
+// entries of a version 2 record, which is on no lease (MultiHolder).
 type Leaser interface {
 	Keeper
 	LeasesRecords()

@@ -56,6 +56,12 @@ type Waiter struct {
 	// ExpiresAt is absent from a description a waiter publishes in the
 	// store (DecodeWaiter): the store, not a renewal, says it is there.
 	ExpiresAt Time `json:"expires_at,omitzero"`
+	// LockID and Kept name the holder evidence the waiter already keeps
+	// for the acquisition it waits to make (guard does): while it is held
+	// the waiter is there, wherever it runs. Optional: a reader that does
+	// not know them judges the waiter by its pid or ExpiresAt.
+	LockID string `json:"lock_id,omitempty"`
+	Kept   bool   `json:"kept,omitempty"`
 }
 
 // DecodeWaiter parses and validates a waiter's description published in
