@@ -34,9 +34,7 @@ func TestEtcdSlotsAndShared(t *testing.T) {
 	t.Run("hammer", func(t *testing.T) {
 		envv := etcdEnv(t, c, "slots-hammer")
 		const procs, rounds = 6, 4
-		// Inside for longer than on files (until three have met, or half
-		// a second): a hand-off on etcd is a few round trips.
-		slotsHammer(t, envv, procs, rounds, 25)
+		slotsHammer(t, envv, procs, rounds)
 		if r := lokt(envv, "exists", "pool"); r.code != 3 {
 			t.Errorf("pool after the hammer: exists exit %d %s", r.code, r.stderr)
 		}
