@@ -179,10 +179,24 @@ func (e *StillHeldError) Error() string {
 	return fmt.Sprintf("lock %q stays held: processes started under it still run; it is free once they have all exited", e.Name)
 }
 
+// OutlivedError reports a lock released while processes of its holder's
+// command still run: its evidence (a lease) cannot be inherited, so the
+// lock could not stay theirs, and they run without it.
+type OutlivedError struct {
+	Name string
+	PGID int
+}
+
+func (e *OutlivedError) Error() string {
+	return fmt.Sprintf("lock %q released while processes of its command's process group %d still run: they run without the lock, since a lease ends with its holder", e.Name, e.PGID)
+}
+
 // Release stops keeping the lock and removes it, if it is still this
 // acquisition. If processes that inherited Files or share the recorded
 // process group still run, the lock is left in place for them and Release
-// returns a *StillHeldError. A lost lock gives Err().
+// returns a *StillHeldError. Where the evidence cannot be inherited (a
+// lease), leaving the record would not keep it theirs: it is released, and
+// Release returns an *OutlivedError. A lost lock gives Err().
 func (h *Held) Release(ctx context.Context) error {
 	if !h.end() {
 		return nil
@@ -203,13 +217,16 @@ func (h *Held) Release(ctx context.Context) error {
 	var still *StillHeldError
 	_, err := h.root.Release(ctx, h.name, ReleaseOptions{Identity: h.o.Identity, Holder: h.o.Holder, LockID: mine.LockID, unless: func(l *lockfile.Lock) bool {
 		still = h.root.treeAlive(ctx, l, mine.PGID, mine.ChildStart, inherited)
-		return still != nil
+		return still != nil && inherited
 	}})
-	if still != nil {
+	if still != nil && inherited {
 		return still
 	}
 	if err != nil && isLost(err) {
 		h.lose(err)
+	}
+	if err == nil && still != nil && still.PGID != 0 {
+		return &OutlivedError{Name: h.name, PGID: still.PGID}
 	}
 	return err
 }

@@ -263,6 +263,35 @@ func TestEtcdGuardLease(t *testing.T) {
 			t.Fatalf("no lost event in the shared trail:\n%s%s", r.stdout, r.stderr)
 		}
 	})
+
+	// A lease cannot outlive guard: a job its command leaves running gets
+	// no lock, and guard says so instead of claiming the lock stays held.
+	t.Run("outlived", func(t *testing.T) {
+		envv := etcdEnv(t, c, "lease-outlived")
+		job := filepath.Join(t.TempDir(), "job")
+		r := lokt(envv, "guard", "o", "--", "sh", "-c", "sleep 60 >/dev/null 2>&1 & echo $! > "+job)
+		if r.code != 0 {
+			t.Fatalf("guard: exit %d %s", r.code, r.stderr)
+		}
+		b, err := os.ReadFile(job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = syscall.Kill(pid, syscall.SIGKILL) }()
+		if processGone(pid) {
+			t.Fatal("the background job is gone already; the test proves nothing")
+		}
+		if !strings.Contains(r.stderr, "released while processes") || strings.Contains(r.stderr, "stays held") {
+			t.Errorf("guard's warning: %q", r.stderr)
+		}
+		if r := lokt(envv, "exists", "o"); r.code != 3 {
+			t.Errorf("exists after guard: exit %d %s (want 3: released)", r.code, r.stderr)
+		}
+	})
 }
 
 // With auth enabled on the cluster, the right user and password work and a

@@ -342,10 +342,13 @@ func (g *guard) release() {
 	}
 	err := g.held.Release(context.Background())
 	var still *lokt.StillHeldError
+	var outlived *lokt.OutlivedError
 	switch {
 	case err == nil:
 	case errors.As(err, &still):
 		g.warnf("%v\n  (processes that should outlive the lock must close descriptor %s and leave the process group, e.g. setsid CMD %s>&-)", still, holdFD, holdFD)
+	case errors.As(err, &outlived):
+		g.warnf("WARNING: %v\n  (on this backend the lock lasts as long as guard: have CMD wait for the work it starts)", outlived)
 	case errors.Is(err, lokt.ErrLost), errors.Is(err, lokt.ErrNotFound):
 		g.reportLost(lostCause(g.opts.Name, err), g.child != nil && !g.reaped)
 	default:
