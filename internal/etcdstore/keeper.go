@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -30,15 +31,18 @@ type Kept struct {
 // it and keeps it alive from a background goroutine until Close or loss.
 func (s *Store) Keep(ctx context.Context, k store.Key, id string) (store.Kept, error) {
 	op := "keep holder evidence for " + k.Name
-	rctx, cancel := s.request(ctx)
-	g, err := s.cli.Grant(rctx, ttlSeconds(s.leaseTTL))
-	cancel()
+	var g *clientv3.LeaseGrantResponse
+	err := s.retrying(ctx, func(rctx context.Context) (err error) {
+		g, err = s.cli.Grant(rctx, ttlSeconds(s.leaseTTL))
+		return err
+	})
 	if err != nil {
 		return nil, s.fail(ctx, op, err)
 	}
-	rctx, cancel = s.request(ctx)
-	_, err = s.cli.Put(rctx, s.holderKey(k, id), "", clientv3.WithLease(g.ID))
-	cancel()
+	err = s.retrying(ctx, func(rctx context.Context) error {
+		_, err := s.cli.Put(rctx, s.holderKey(k, id), "", clientv3.WithLease(g.ID))
+		return err
+	})
 	if err != nil {
 		s.revoke(g.ID)
 		return nil, s.fail(ctx, op, err)
@@ -143,4 +147,26 @@ func (k *Kept) Close() error {
 		}
 	})
 	return err
+}
+
+// retrying runs a request that may be repeated (a second grant after a lost
+// answer only leaves a lease that expires unused) in attempts of half the
+// store's timeout, within the timeout: a request sent to a leader just
+// killed fails or hangs, and the next attempt reaches the new one.
+func (s *Store) retrying(ctx context.Context, do func(context.Context) error) error {
+	octx, cancel := s.request(ctx)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(octx, s.timeout/2)
+		err := do(actx)
+		acancel()
+		if err == nil || !transient(err) || octx.Err() != nil {
+			return err
+		}
+		select {
+		case <-octx.Done():
+			return err
+		case <-time.After(retryPause):
+		}
+	}
 }
