@@ -88,10 +88,16 @@ func TestEtcdHostsGuardKilledEndsWithLease(t *testing.T) {
 		`sleep 300 & echo ready > "$REPORT"; wait`)...)
 	rep.await(t, "ready")
 	guard := findProc(a.pid(), loktBin(t), "guard")
-	job := findProc(a.pid(), "sleep", "300")
-	if guard == 0 || job == 0 {
-		t.Fatalf("guard (%d) or its job (%d) not found under %d", guard, job, a.pid())
+	if guard == 0 {
+		t.Fatalf("guard not found under %d", a.pid())
 	}
+	// The job's shell may report before the forked job has exec'd sleep
+	// (its pid inside the namespace means nothing out here).
+	var job int
+	pollFor(t, 30*time.Second, "host-a's job to exec sleep", func() bool {
+		job = findProc(a.pid(), "sleep", "300")
+		return job != 0
+	})
 
 	r := runOnHost(t, envv, "host-b", "status", "g", "--json")
 	var st struct {
