@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/lokt-dev/lokt"
+	"github.com/lokt-dev/lokt/bench/internal/benchutil"
 )
 
 type config struct {
@@ -55,10 +56,6 @@ type config struct {
 	skip                                    map[string]bool
 	gnuTime                                 string
 }
-
-// cleanups run before the driver exits, also on a failed check: the scratch
-// directory and the process holding the populated root's locks.
-var cleanups []func()
 
 func main() {
 	var c config
@@ -89,18 +86,18 @@ func main() {
 	}
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "lokt-bench-")
-		check(err)
-		cleanups = append(cleanups, func() { _ = os.RemoveAll(d) })
+		benchutil.Check(err)
+		benchutil.Defer(func() { _ = os.RemoveAll(d) })
 		c.dir = d
 	}
-	defer runCleanups()
+	defer benchutil.RunCleanups()
 	for _, p := range []*string{&c.lokt, &c.flock} {
 		var err error
 		*p, err = exec.LookPath(*p)
-		check(err)
+		benchutil.Check(err)
 	}
 	if c.hello == "" || c.forkexec == "" {
-		check(errors.New("-hello and -forkexec are required (bench/run.sh builds them)"))
+		benchutil.Check(errors.New("-hello and -forkexec are required (bench/run.sh builds them)"))
 	}
 
 	fmt.Printf("lokt: %s\nscratch: %s\n", c.lokt, c.dir)
@@ -136,36 +133,36 @@ func (c *config) populate() {
 		return
 	}
 	sleeper := exec.Command("sleep", "86400")
-	check(sleeper.Start())
-	cleanups = append(cleanups, func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	benchutil.Check(sleeper.Start())
+	benchutil.Defer(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
 	holder, err := lokt.ProcessHolder(sleeper.Process.Pid)
-	check(err)
+	benchutil.Check(err)
 	r, err := lokt.Open(c.fullRoot())
-	check(err)
+	benchutil.Check(err)
 	ctx := context.Background()
 	start := time.Now()
 	o := lokt.AcquireOptions{Identity: lokt.Identity{Owner: "bench"}, Holder: holder}
 	_, err = r.Acquire(ctx, "other-00000", o)
-	check(err)
+	benchutil.Check(err)
 	dir := filepath.Join(c.fullRoot(), "locks")
 	var rec map[string]any
 	data, err := os.ReadFile(filepath.Join(dir, "other-00000.json"))
-	check(err)
-	check(json.Unmarshal(data, &rec))
+	benchutil.Check(err)
+	benchutil.Check(json.Unmarshal(data, &rec))
 	guardFile, err := os.ReadFile(filepath.Join(dir, ".other-00000.lck"))
-	check(err)
+	benchutil.Check(err)
 	for i := 1; i < c.others; i++ {
 		name := fmt.Sprintf("other-%05d", i)
 		rec["name"] = name
 		rec["lock_id"] = fmt.Sprintf("%032x", 0xb0000000+i)
 		data, err := json.MarshalIndent(rec, "", "  ")
-		check(err)
-		check(os.WriteFile(filepath.Join(dir, name+".json"), append(data, '\n'), 0o600))
-		check(os.WriteFile(filepath.Join(dir, "."+name+".lck"), guardFile, 0o600))
+		benchutil.Check(err)
+		benchutil.Check(os.WriteFile(filepath.Join(dir, name+".json"), append(data, '\n'), 0o600))
+		benchutil.Check(os.WriteFile(filepath.Join(dir, "."+name+".lck"), guardFile, 0o600))
 	}
 	filled := time.Since(start)
 	all, err := r.List(ctx)
-	check(err)
+	benchutil.Check(err)
 	live := 0
 	for _, s := range all {
 		if s.State == lokt.StateLive {
@@ -173,13 +170,13 @@ func (c *config) populate() {
 		}
 	}
 	if live != c.others {
-		check(fmt.Errorf("populated root: %d live locks, want %d", live, c.others))
+		benchutil.Check(fmt.Errorf("populated root: %d live locks, want %d", live, c.others))
 	}
 	last := fmt.Sprintf("other-%05d", c.others-1)
 	lock := c.lokt1(c.fullRoot(), "lock", last, "--pid", "0", "--ttl", "1m", "--quiet")
 	lock.Stderr = nil
 	if err := lock.Run(); exitCode(err) != 2 {
-		check(fmt.Errorf("populated root: lokt lock %s gave %v, want exit 2 (held)", last, err))
+		benchutil.Check(fmt.Errorf("populated root: lokt lock %s gave %v, want exit 2 (held)", last, err))
 	}
 	fmt.Printf("populated root: %d locks held by pid %d (sleep), made in %s; lokt.List judges all live; lokt lock %s exits 2 (held)\n",
 		c.others, sleeper.Process.Pid, filled.Round(time.Millisecond), last)
@@ -209,7 +206,7 @@ var usage struct{ faults, switches int64 }
 
 func timeRun(cmd *exec.Cmd) time.Duration {
 	start := time.Now()
-	check(cmd.Run())
+	benchutil.Check(cmd.Run())
 	d := time.Since(start)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		usage.faults += ru.Minflt
@@ -220,7 +217,7 @@ func timeRun(cmd *exec.Cmd) time.Duration {
 
 func (c *config) startup() {
 	trueBin, err := exec.LookPath("true")
-	check(err)
+	benchutil.Check(err)
 	flockFile := filepath.Join(c.dir, "x.flock")
 	n := 0
 	name := func(prefix string) string { n++; return fmt.Sprintf("%s%d", prefix, n) }
@@ -284,9 +281,9 @@ func (c *config) startup() {
 	fmt.Fprintln(tw, "row\tp50\tmin\tp99\tpage faults\tctx switches\t")
 	for _, p := range probes {
 		ds := p.samples
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t\n", p.name, ms(pct(ds, 50)), ms(pct(ds, 0)), ms(pct(ds, 99)), int64(pct(p.faults, 50)), int64(pct(p.switches, 50)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t\n", p.name, benchutil.Ms(benchutil.Pct(ds, 50)), benchutil.Ms(benchutil.Pct(ds, 0)), benchutil.Ms(benchutil.Pct(ds, 99)), int64(benchutil.Pct(p.faults, 50)), int64(benchutil.Pct(p.switches, 50)))
 	}
-	check(tw.Flush())
+	benchutil.Check(tw.Flush())
 
 	fmt.Println()
 	tw = table()
@@ -304,7 +301,7 @@ func (c *config) startup() {
 	compare(tw, "go hello - true (Go runtime start)", pHello, pTrue, "", nil)
 	compare(tw, "os/exec - raw fork/exec", pExec, pRaw, "", nil)
 	compare(tw, "flock(1) - true", pFlock, pTrue, "", nil)
-	check(tw.Flush())
+	benchutil.Check(tw.Flush())
 	fmt.Println("  ratio: of the p50s; paired: median of the per-round ratios (or differences), steadier under load")
 	fmt.Println("  page faults, ctx switches: medians per run (wait4 rusage, the process and its reaped children)")
 	fmt.Println()
@@ -324,10 +321,12 @@ func (c *config) rss() {
 		return
 	}
 	trueBin, err := exec.LookPath("true")
-	check(err)
+	benchutil.Check(err)
 	out := filepath.Join(c.dir, "rss")
-	unlocked := func() { check(c.lokt1(c.root(), "unlock", "rss").Run()) }
-	locked := func() { check(c.lokt1(c.root(), "lock", "rss", "--pid", "0", "--ttl", "1m", "--quiet").Run()) }
+	unlocked := func() { benchutil.Check(c.lokt1(c.root(), "unlock", "rss").Run()) }
+	locked := func() {
+		benchutil.Check(c.lokt1(c.root(), "lock", "rss", "--pid", "0", "--ttl", "1m", "--quiet").Run())
+	}
 	var before, after func() // around each measured run
 	measure := func(root string, argv ...string) int64 {
 		defer func() { before, after = nil, nil }()
@@ -338,14 +337,14 @@ func (c *config) rss() {
 			}
 			cmd := command(append([]string{c.gnuTime, "-f", "%M", "-o", out}, argv...))
 			cmd.Env = append(os.Environ(), "LOKT_ROOT="+root)
-			check(cmd.Run())
+			benchutil.Check(cmd.Run())
 			if after != nil {
 				after()
 			}
 			b, err := os.ReadFile(out)
-			check(err)
+			benchutil.Check(err)
 			n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			check(err)
+			benchutil.Check(err)
 			kib = append(kib, n)
 		}
 		slices.Sort(kib)
@@ -378,7 +377,7 @@ func (c *config) rss() {
 		fmt.Fprintf(tw, "%s\t%d KiB\t\n", r.name, r.kib)
 	}
 	fmt.Fprintf(tw, "guard / flock(1)\t%.2fx\t\n", float64(guardKiB)/float64(flockKiB))
-	check(tw.Flush())
+	benchutil.Check(tw.Flush())
 	fmt.Println()
 }
 
@@ -398,7 +397,7 @@ func diffTarget(limit time.Duration) verdict {
 // since the rows were measured interleaved, the median of the per-round
 // ratios and differences.
 func compare(w io.Writer, what string, a, b *probe, target string, ok verdict) {
-	pa, pb := pct(a.samples, 50), pct(b.samples, 50)
+	pa, pb := benchutil.Pct(a.samples, 50), benchutil.Pct(b.samples, 50)
 	ratios := make([]time.Duration, len(a.samples)) // ratio x 1e6, to reuse pct
 	diffs := make([]time.Duration, len(a.samples))
 	for i := range a.samples {
@@ -406,8 +405,8 @@ func compare(w io.Writer, what string, a, b *probe, target string, ok verdict) {
 		diffs[i] = a.samples[i] - b.samples[i]
 	}
 	r := float64(pa) / float64(pb)
-	paired := fmt.Sprintf("%.2fx", float64(pct(ratios, 50))/1e6)
-	diff := fmt.Sprintf("%+.2f ms (paired %+.2f)", msf(pa-pb), msf(pct(diffs, 50)))
+	paired := fmt.Sprintf("%.2fx", float64(benchutil.Pct(ratios, 50))/1e6)
+	diff := fmt.Sprintf("%+.2f ms (paired %+.2f)", benchutil.Millis(pa-pb), benchutil.Millis(benchutil.Pct(diffs, 50)))
 	v := ""
 	if ok != nil {
 		v = "NOT met"
@@ -442,7 +441,7 @@ func (c *config) hammer() {
 		cs = append(cs, &contender{label: fmt.Sprintf("lokt, %d locks in root", c.others), argv: lokt, root: c.fullRoot()})
 	}
 	round := func(t *contender) time.Duration {
-		check(os.WriteFile(counter, []byte("0\n"), 0o600))
+		benchutil.Check(os.WriteFile(counter, []byte("0\n"), 0o600))
 		env := append(os.Environ(), "COUNTER="+counter, "LOKT_ROOT="+t.root)
 		var wg sync.WaitGroup
 		start := time.Now()
@@ -451,16 +450,16 @@ func (c *config) hammer() {
 				for range c.iters {
 					cmd := command(t.argv())
 					cmd.Env = env
-					check(cmd.Run())
+					benchutil.Check(cmd.Run())
 				}
 			})
 		}
 		wg.Wait()
 		d := time.Since(start)
 		b, err := os.ReadFile(counter)
-		check(err)
+		benchutil.Check(err)
 		if got, want := strings.TrimSpace(string(b)), strconv.Itoa(c.procs*c.iters); got != want {
-			check(fmt.Errorf("%s hammer: counter %s, want %s: mutual exclusion failed", t.label, got, want))
+			benchutil.Check(fmt.Errorf("%s hammer: counter %s, want %s: mutual exclusion failed", t.label, got, want))
 		}
 		return d
 	}
@@ -475,18 +474,18 @@ func (c *config) hammer() {
 	tw := table()
 	fmt.Fprintln(tw, "contender\tmedian\tbest\tworst\tvs flock(1) (median)\ttarget\t\t")
 	for _, t := range cs {
-		r := float64(pct(t.ds, 50)) / float64(pct(cs[1].ds, 50))
+		r := float64(benchutil.Pct(t.ds, 50)) / float64(benchutil.Pct(cs[1].ds, 50))
 		target, v := "", ""
 		switch {
 		case t == cs[0]:
 			target, v = "<= 1.3x", met(r <= 1.3)
 		case len(cs) > 2 && t == cs[2]:
-			r0 := float64(pct(t.ds, 50)) / float64(pct(cs[0].ds, 50))
+			r0 := float64(benchutil.Pct(t.ds, 50)) / float64(benchutil.Pct(cs[0].ds, 50))
 			target, v = fmt.Sprintf("%.2fx empty root", r0), met(r0 <= 1.10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%s\t%s\t\n", t.label, ms(pct(t.ds, 50)), ms(pct(t.ds, 0)), ms(pct(t.ds, 100)), r, target, v)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%s\t%s\t\n", t.label, benchutil.Ms(benchutil.Pct(t.ds, 50)), benchutil.Ms(benchutil.Pct(t.ds, 0)), benchutil.Ms(benchutil.Pct(t.ds, 100)), r, target, v)
 	}
-	check(tw.Flush())
+	benchutil.Check(tw.Flush())
 	fmt.Println()
 }
 
@@ -515,24 +514,24 @@ func (c *config) handoff() {
 		holder := command(argv(false, "sh", "-c", "echo ready; exec cat"))
 		holder.Env = env
 		hin, err := holder.StdinPipe()
-		check(err)
+		benchutil.Check(err)
 		hout := pipeLines(holder)
-		check(holder.Start())
+		benchutil.Check(holder.Start())
 		expect(hout, "ready")
 
 		waiter := command(argv(true, "echo", "go"))
 		waiter.Env = env
 		wout := pipeLines(waiter)
-		check(waiter.Start())
+		benchutil.Check(waiter.Start())
 		// No event says "the waiter is blocked"; give it time to get there.
 		time.Sleep(c.settle)
 
 		start := time.Now()
-		check(hin.Close())
+		benchutil.Check(hin.Close())
 		expect(wout, "go")
 		d := time.Since(start)
-		check(holder.Wait())
-		check(waiter.Wait())
+		benchutil.Check(holder.Wait())
+		benchutil.Check(waiter.Wait())
 		return d
 	}
 	var l, f []time.Duration
@@ -543,10 +542,10 @@ func (c *config) handoff() {
 	fmt.Printf("hand-off: release -> next holder's command prints, %d interleaved hand-offs of each\n", c.handoffs)
 	tw := table()
 	fmt.Fprintln(tw, "stat\tlokt\tflock(1)\tlokt/flock\ttarget\t\t")
-	r := float64(pct(l, 50)) / float64(pct(f, 50))
-	fmt.Fprintf(tw, "p50\t%s\t%s\t%.2fx\t<= 1.5x\t%s\t\n", ms(pct(l, 50)), ms(pct(f, 50)), r, met(r <= 1.5))
-	fmt.Fprintf(tw, "p99\t%s\t%s\t%.2fx\treported\t\t\n", ms(pct(l, 99)), ms(pct(f, 99)), float64(pct(l, 99))/float64(pct(f, 99)))
-	check(tw.Flush())
+	r := float64(benchutil.Pct(l, 50)) / float64(benchutil.Pct(f, 50))
+	fmt.Fprintf(tw, "p50\t%s\t%s\t%.2fx\t<= 1.5x\t%s\t\n", benchutil.Ms(benchutil.Pct(l, 50)), benchutil.Ms(benchutil.Pct(f, 50)), r, met(r <= 1.5))
+	fmt.Fprintf(tw, "p99\t%s\t%s\t%.2fx\treported\t\t\n", benchutil.Ms(benchutil.Pct(l, 99)), benchutil.Ms(benchutil.Pct(f, 99)), float64(benchutil.Pct(l, 99))/float64(benchutil.Pct(f, 99)))
+	benchutil.Check(tw.Flush())
 	if c.samples {
 		slices.Sort(l)
 		slices.Sort(f)
@@ -578,54 +577,17 @@ func exitCode(err error) int {
 
 func pipeLines(cmd *exec.Cmd) *bufio.Reader {
 	r, err := cmd.StdoutPipe()
-	check(err)
+	benchutil.Check(err)
 	return bufio.NewReader(r)
 }
 
 func expect(r *bufio.Reader, want string) {
 	line, err := r.ReadString('\n')
 	if errors.Is(err, io.EOF) && line == "" {
-		check(fmt.Errorf("expected %q, got end of output", want))
+		benchutil.Check(fmt.Errorf("expected %q, got end of output", want))
 	}
-	check(err)
+	benchutil.Check(err)
 	if strings.TrimSpace(line) != want {
-		check(fmt.Errorf("expected %q, got %q", want, line))
-	}
-}
-
-func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// ms formats d in milliseconds, with three significant decimals below 10 ms.
-func ms(d time.Duration) string {
-	switch {
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2f ms", msf(d))
-	case d < time.Second:
-		return fmt.Sprintf("%.1f ms", msf(d))
-	}
-	return fmt.Sprintf("%.3f s", d.Seconds())
-}
-
-// pct is the p-th percentile (nearest rank; 0 is the minimum, 100 the
-// maximum).
-func pct(ds []time.Duration, p int) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(i-1, 0)]
-}
-
-func runCleanups() {
-	for i := len(cleanups) - 1; i >= 0; i-- {
-		cleanups[i]()
-	}
-	cleanups = nil
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "compare:", err)
-		runCleanups()
-		os.Exit(1)
+		benchutil.Check(fmt.Errorf("expected %q, got %q", want, line))
 	}
 }

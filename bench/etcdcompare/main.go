@@ -48,6 +48,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/lokt-dev/lokt/bench/internal/benchutil"
 	"github.com/lokt-dev/lokt/internal/etcdtest"
 )
 
@@ -57,8 +58,6 @@ type config struct {
 	sizes                      []int
 	settle, ttl                time.Duration
 }
-
-var cleanups []func()
 
 func main() {
 	var c config
@@ -76,28 +75,28 @@ func main() {
 	for s := range strings.SplitSeq(sizes, ",") {
 		var n int
 		_, err := fmt.Sscan(strings.TrimSpace(s), &n)
-		check(err)
+		benchutil.Check(err)
 		c.sizes = append(c.sizes, n)
 	}
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "lokt-etcd-bench-")
-		check(err)
-		cleanups = append(cleanups, func() { _ = os.RemoveAll(d) })
+		benchutil.Check(err)
+		benchutil.Defer(func() { _ = os.RemoveAll(d) })
 		c.dir = d
 	}
-	defer runCleanups()
+	defer benchutil.RunCleanups()
 	// Interrupted: still kill the members and remove the scratch directory.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		runCleanups()
+		benchutil.RunCleanups()
 		os.Exit(1)
 	}()
 	for _, p := range []*string{&c.lokt, &c.etcdctl} {
 		var err error
 		*p, err = exec.LookPath(*p)
-		check(err)
+		benchutil.Check(err)
 	}
 	for _, n := range c.sizes {
 		c.cluster(n)
@@ -117,14 +116,14 @@ type bench struct {
 
 func (c *config) cluster(n int) {
 	dir := filepath.Join(c.dir, fmt.Sprintf("c%d", n))
-	check(os.MkdirAll(dir, 0o700))
+	benchutil.Check(os.MkdirAll(dir, 0o700))
 	cl, err := etcdtest.New(dir, n)
-	check(err)
-	cleanups = append(cleanups, cl.Kill)
+	benchutil.Check(err)
+	benchutil.Defer(cl.Kill)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	check(err)
+	benchutil.Check(err)
 	b := &bench{config: c, c: cl, cli: cli, eps: strings.Join(cl.Endpoints(), ","), backend: cl.Backend("bench"), fifo: filepath.Join(dir, "fifo"), n: n}
-	check(syscall.Mkfifo(b.fifo, 0o600))
+	benchutil.Check(syscall.Mkfifo(b.fifo, 0o600))
 	fmt.Printf("\n## %d member(s), --heartbeat-interval=20 --election-timeout=200, %d interleaved rounds; load average %s\n", n, c.runs, loadavg())
 	if c.runs > 0 {
 		b.latency()
@@ -211,9 +210,9 @@ func (b *bench) latency() {
 	fmt.Fprintln(w, "row\tp50\tp99\tmin\t")
 	for _, name := range order {
 		s := rows[name].samples
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\n", name, ms(pct(s, 50)), ms(pct(s, 99)), ms(pct(s, 0)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\n", name, benchutil.Ms(benchutil.Pct(s, 50)), benchutil.Ms(benchutil.Pct(s, 99)), benchutil.Ms(benchutil.Pct(s, 0)))
 	}
-	check(w.Flush())
+	benchutil.Check(w.Flush())
 	ratio := func(a, e string) {
 		ra, re := rows[a].samples, rows[e].samples
 		var per []float64
@@ -221,7 +220,7 @@ func (b *bench) latency() {
 			per = append(per, float64(ra[i])/float64(re[i]))
 		}
 		slices.Sort(per)
-		fmt.Printf("%s / %s: ratio of p50s %.2f, median of per-round ratios %.2f\n", a, e, float64(pct(ra, 50))/float64(pct(re, 50)), per[len(per)/2])
+		fmt.Printf("%s / %s: ratio of p50s %.2f, median of per-round ratios %.2f\n", a, e, float64(benchutil.Pct(ra, 50))/float64(benchutil.Pct(re, 50)), per[len(per)/2])
 	}
 	ratio("cycle: lokt guard NAME -- true", "cycle: etcdctl lock NAME true")
 	ratio("hand-off: lokt guard --wait", "hand-off: etcdctl lock")
@@ -238,7 +237,7 @@ func (b *bench) timed(argv []string) time.Duration {
 	out, err := cmd.CombinedOutput()
 	d := time.Since(t0)
 	if err != nil {
-		check(fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out))
+		benchutil.Check(fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out))
 	}
 	return d
 }
@@ -256,7 +255,7 @@ func (b *bench) holder(argv []string) (*exec.Cmd, time.Duration) {
 	out, started := pipeLines(cmd)
 	cmd.Stderr = os.Stderr
 	t0 := time.Now()
-	check(cmd.Start())
+	benchutil.Check(cmd.Start())
 	started()
 	expectLine(out, "held")
 	return cmd, time.Since(t0)
@@ -266,16 +265,16 @@ func (b *bench) holder(argv []string) (*exec.Cmd, time.Duration) {
 // when that happened.
 func (b *bench) endHolder() time.Time {
 	f, err := os.OpenFile(b.fifo, os.O_WRONLY, 0) // blocks until cat has it open
-	check(err)
+	benchutil.Check(err)
 	t := time.Now()
-	check(f.Close())
+	benchutil.Check(f.Close())
 	return t
 }
 
 func (b *bench) holdRelease(argv []string) (acquire, release time.Duration) {
 	cmd, acquire := b.holder(argv)
 	t := b.endHolder()
-	check(cmd.Wait())
+	benchutil.Check(cmd.Wait())
 	return acquire, time.Since(t)
 }
 
@@ -289,7 +288,7 @@ func (b *bench) handoff(holdArgv, waitArgv []string, prefix string, want int64) 
 	w := b.command(waitArgv)
 	out, started := pipeLines(w)
 	w.Stderr = os.Stderr
-	check(w.Start())
+	benchutil.Check(w.Start())
 	started()
 	var werr error
 	wdone := make(chan struct{})
@@ -297,7 +296,7 @@ func (b *bench) handoff(holdArgv, waitArgv []string, prefix string, want int64) 
 	for b.count(prefix) < want {
 		select {
 		case <-wdone:
-			check(fmt.Errorf("%s ended before it waited: %v", strings.Join(waitArgv, " "), werr))
+			benchutil.Check(fmt.Errorf("%s ended before it waited: %v", strings.Join(waitArgv, " "), werr))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
@@ -305,9 +304,9 @@ func (b *bench) handoff(holdArgv, waitArgv []string, prefix string, want int64) 
 	t := b.endHolder()
 	expectLine(out, "go")
 	d := time.Since(t)
-	check(h.Wait())
+	benchutil.Check(h.Wait())
 	<-wdone
-	check(werr)
+	benchutil.Check(werr)
 	return d
 }
 
@@ -315,7 +314,7 @@ func (b *bench) count(prefix string) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := b.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	check(err)
+	benchutil.Check(err)
 	return res.Count
 }
 
@@ -358,12 +357,12 @@ func (b *bench) leaseLoss() {
 		r := res[k]
 		fmt.Fprintf(w, "  %s\t%s\t%s\t\n", k, spread(r.lost), spread(r.stopped))
 	}
-	check(w.Flush())
+	benchutil.Check(w.Flush())
 	fmt.Printf("  a SIGSTOPped guard blocked others for (SIGSTOP to record removed): %s\n", spread(blocked))
 }
 
 func spread(ds []time.Duration) string {
-	return fmt.Sprintf("%s (%s..%s)", ms(pct(ds, 50)), ms(pct(ds, 0)), ms(pct(ds, 100)))
+	return fmt.Sprintf("%s (%s..%s)", benchutil.Ms(benchutil.Pct(ds, 50)), benchutil.Ms(benchutil.Pct(ds, 0)), benchutil.Ms(benchutil.Pct(ds, 100)))
 }
 
 func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Duration) {
@@ -371,7 +370,7 @@ func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Durati
 	cmd.Env = append(cmd.Env, "LOKT_ETCD_LEASE_TTL="+b.ttl.String())
 	out, started := pipeLines(cmd)
 	errp, err := cmd.StderrPipe()
-	check(err)
+	benchutil.Check(err)
 	lostAt := make(chan time.Time, 1)
 	var stderr strings.Builder
 	scanned := make(chan struct{})
@@ -388,7 +387,7 @@ func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Durati
 			stderr.WriteString(sc.Text() + "\n")
 		}
 	}()
-	check(cmd.Start())
+	benchutil.Check(cmd.Start())
 	started()
 	expectLine(out, "held")
 	exited := make(chan time.Time, 1)
@@ -403,18 +402,18 @@ func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Durati
 	case "revoked":
 		lease := b.holderLease(name)
 		_, err := b.cli.Revoke(ctx, lease)
-		check(err)
+		benchutil.Check(err)
 		t0 = time.Now()
 	case "guard stopped":
 		wctx, cancel := context.WithCancel(ctx)
 		rec := "bench/locks/" + name
 		g, err := b.cli.Get(ctx, rec)
-		check(err)
+		benchutil.Check(err)
 		wch := b.cli.Watch(wctx, rec, clientv3.WithRev(g.Header.Revision+1), clientv3.WithFilterPut())
-		check(cmd.Process.Signal(syscall.SIGSTOP))
+		benchutil.Check(cmd.Process.Signal(syscall.SIGSTOP))
 		ts := time.Now()
 		for w := range wch {
-			check(w.Err())
+			benchutil.Check(w.Err())
 			if len(w.Events) > 0 {
 				break
 			}
@@ -422,7 +421,7 @@ func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Durati
 		blocked = time.Since(ts)
 		cancel()
 		t0 = time.Now()
-		check(cmd.Process.Signal(syscall.SIGCONT))
+		benchutil.Check(cmd.Process.Signal(syscall.SIGCONT))
 	case "no quorum":
 		stop := b.c.Members
 		if len(stop) > 1 {
@@ -440,29 +439,29 @@ func (b *bench) lossTrial(kind, name string) (lost, stopped, blocked time.Durati
 		for _, m := range stop {
 			m.Cont()
 		}
-		check(b.c.WaitHealthy(30 * time.Second))
+		benchutil.Check(b.c.WaitHealthy(30 * time.Second))
 	}
 	var tl, te time.Time
 	select {
 	case tl = <-lostAt:
 	case <-time.After(b.ttl + 20*time.Second):
 		_ = cmd.Process.Kill()
-		check(fmt.Errorf("%s: guard did not report the loss within %s; its stderr:\n%s", kind, b.ttl+20*time.Second, stderr.String()))
+		benchutil.Check(fmt.Errorf("%s: guard did not report the loss within %s; its stderr:\n%s", kind, b.ttl+20*time.Second, stderr.String()))
 	}
 	select {
 	case te = <-exited:
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
-		check(fmt.Errorf("%s: guard did not exit after the loss; its stderr:\n%s", kind, stderr.String()))
+		benchutil.Check(fmt.Errorf("%s: guard did not exit after the loss; its stderr:\n%s", kind, stderr.String()))
 	}
 	return tl.Sub(t0), te.Sub(t0), blocked
 }
 
 func (b *bench) holderLease(name string) clientv3.LeaseID {
 	res, err := b.cli.Get(context.Background(), "bench/holders/"+name+"/", clientv3.WithPrefix())
-	check(err)
+	benchutil.Check(err)
 	if len(res.Kvs) != 1 {
-		check(fmt.Errorf("%d holder keys for %s, want 1", len(res.Kvs), name))
+		benchutil.Check(fmt.Errorf("%d holder keys for %s, want 1", len(res.Kvs), name))
 	}
 	return clientv3.LeaseID(res.Kvs[0].Lease)
 }
@@ -472,9 +471,9 @@ func (b *bench) holderLease(name string) clientv3.LeaseID {
 // once cmd has started.
 func pipeLines(cmd *exec.Cmd) (out *bufio.Reader, started func()) {
 	r, w, err := os.Pipe()
-	check(err)
+	benchutil.Check(err)
 	cmd.Stdout = w
-	cleanups = append(cleanups, func() { _ = r.Close() })
+	benchutil.Defer(func() { _ = r.Close() })
 	return bufio.NewReader(r), func() { _ = w.Close() }
 }
 
@@ -487,9 +486,9 @@ func expectLine(r *bufio.Reader, want string) {
 			return
 		}
 		if errors.Is(err, io.EOF) {
-			check(fmt.Errorf("expected %q, got end of output", want))
+			benchutil.Check(fmt.Errorf("expected %q, got end of output", want))
 		}
-		check(err)
+		benchutil.Check(err)
 	}
 }
 
@@ -500,41 +499,4 @@ func loadavg() string {
 	}
 	f := strings.Fields(string(b))
 	return strings.Join(f[:3], " ")
-}
-
-func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// ms formats d in milliseconds, with two decimals below 10 ms.
-func ms(d time.Duration) string {
-	switch {
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.2f ms", msf(d))
-	case d < time.Second:
-		return fmt.Sprintf("%.1f ms", msf(d))
-	}
-	return fmt.Sprintf("%.3f s", d.Seconds())
-}
-
-// pct is the p-th percentile (nearest rank; 0 is the minimum, 100 the
-// maximum).
-func pct(ds []time.Duration, p int) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(i-1, 0)]
-}
-
-func runCleanups() {
-	for i := len(cleanups) - 1; i >= 0; i-- {
-		cleanups[i]()
-	}
-	cleanups = nil
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "etcdcompare:", err)
-		runCleanups()
-		os.Exit(1)
-	}
 }
