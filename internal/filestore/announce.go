@@ -64,11 +64,7 @@ func (s *Store) Announce(k store.Key, id string, info []byte) (func(), error) {
 // whose files are still held, in arrival order (the time in their names,
 // then their ids). It reads the directory once.
 func (s *Store) Announced(_ context.Context, k store.Key) ([][]byte, error) {
-	dir, err := s.nsDir(store.Locks)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := dir.ReadDirNames()
+	dir, entries, err := s.entries(store.Locks)
 	if err != nil {
 		return nil, err
 	}

@@ -177,14 +177,23 @@ func unsafe(err error) error {
 	return err
 }
 
+// entries opens ns's directory and lists the names in it, unsorted.
+func (s *Store) entries(ns store.Namespace) (*atomicfs.Dir, []string, error) {
+	dir, err := s.nsDir(ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := dir.ReadDirNames()
+	if err != nil {
+		return nil, nil, err
+	}
+	return dir, names, nil
+}
+
 // List implements store.Store. Guard files, temporary files and anything
 // without the record extension are skipped.
 func (s *Store) List(_ context.Context, ns store.Namespace) ([]string, error) {
-	dir, err := s.nsDir(ns)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := dir.ReadDirNames()
+	_, entries, err := s.entries(ns)
 	if err != nil {
 		return nil, err
 	}

@@ -81,11 +81,7 @@ func (s *Store) Forget(_ context.Context, k store.Key, id string) error {
 // acquisition can slip in between; a record that cannot be read keeps all
 // of its name's files.
 func (s *Store) Sweep(ctx context.Context) ([]string, error) {
-	dir, err := s.nsDir(store.Locks)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := dir.ReadDirNames()
+	dir, entries, err := s.entries(store.Locks)
 	if err != nil {
 		return nil, err
 	}
