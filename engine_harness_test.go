@@ -149,6 +149,23 @@ func (f *engFixture) mustAcquire(name string, o AcquireOptions) *Lock {
 	return l
 }
 
+// waitInLine starts Acquire(ctx, name, o) with o.Wait set and returns once
+// it is blocked (its first attempt found name taken); its result arrives
+// on the channel.
+func (f *engFixture) waitInLine(ctx context.Context, name string, o AcquireOptions) <-chan error {
+	queued := make(chan struct{})
+	var once sync.Once
+	o.Wait = true
+	o.OnBlocked = func(error) { once.Do(func() { close(queued) }) }
+	got := make(chan error, 1)
+	go func() {
+		_, err := f.root.Acquire(ctx, name, o)
+		got <- err
+	}()
+	<-queued
+	return got
+}
+
 func (f *engFixture) lockPath(name string) string {
 	return filepath.Join(f.dir, "locks", name+".json")
 }

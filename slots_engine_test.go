@@ -134,21 +134,7 @@ func TestExclusiveWaiterIsNotPassedByLaterSharedHolders(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	queued := make(chan struct{}, 1)
-	w := engAcqOpts("w", f.holder(10), 0)
-	w.Wait = true
-	w.OnBlocked = func(error) {
-		select {
-		case queued <- struct{}{}:
-		default:
-		}
-	}
-	got := make(chan error, 1)
-	go func() {
-		_, err := f.root.Acquire(ctx, "rw", w)
-		got <- err
-	}()
-	<-queued
+	got := f.waitInLine(ctx, "rw", engAcqOpts("w", f.holder(10), 0))
 	st, err := f.root.Get(ctx, "rw")
 	if err != nil || len(st.Waiters) != 1 || st.Waiters[0].Mode != ModeExclusive || st.Waiters[0].Position != 1 || st.Waiters[0].Owner != "w" {
 		t.Fatalf("line: %+v %v", st, err)
@@ -175,21 +161,7 @@ func TestDeadWaiterLeavesTheLine(t *testing.T) {
 	f := newEngFixture(t)
 	f.mustAcquire("rw", sharedOpts("r", f.holder(1)))
 	ctx, cancel := context.WithCancel(context.Background())
-	queued := make(chan struct{}, 1)
-	w := engAcqOpts("w", f.holder(10), 0)
-	w.Wait = true
-	w.OnBlocked = func(error) {
-		select {
-		case queued <- struct{}{}:
-		default:
-		}
-	}
-	got := make(chan error, 1)
-	go func() {
-		_, err := f.root.Acquire(ctx, "rw", w)
-		got <- err
-	}()
-	<-queued
+	got := f.waitInLine(ctx, "rw", engAcqOpts("w", f.holder(10), 0))
 	cancel()
 	if err := <-got; err == nil {
 		t.Fatal("cancelled wait acquired")
