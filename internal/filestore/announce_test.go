@@ -139,3 +139,31 @@ func TestWatchChangesSeesWaiters(t *testing.T) {
 	default:
 	}
 }
+
+// A link planted under a waiter's file name describes nobody: Announced
+// skips it without following it, and Sweep leaves it (and what it points
+// to) alone, since it is not a file lokt made.
+func TestAnnounceIgnoresPlantedLink(t *testing.T) {
+	s := openStore(t)
+	outside := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(outside, []byte(`{"pid":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(s.Root(), "locks", ".x.0000000000000001-planted.waiting")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if got := announced(t, s, lockKey("x")); len(got) != 0 {
+		t.Fatalf("Announced followed a planted link: %q", got)
+	}
+	removed, _ := s.Sweep(context.Background())
+	if slices.Contains(removed, filepath.Base(link)) {
+		t.Fatalf("Sweep removed a link lokt did not make: %v", removed)
+	}
+	if _, err := os.Lstat(link); err != nil {
+		t.Fatalf("the planted link is gone: %v", err)
+	}
+	if b, err := os.ReadFile(outside); err != nil || string(b) != `{"pid":1}` {
+		t.Fatalf("the link's target changed: %q, %v", b, err)
+	}
+}
