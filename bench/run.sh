@@ -33,6 +33,7 @@ release=(env CGO_ENABLED=0 go build -trimpath -ldflags '-s -w')
 "${release[@]}" -tags lokt_slim -o "$bin/lokt" ./cmd/lokt
 "${release[@]}" -o "$bin/hello" ./bench/floor/hello
 "${release[@]}" -o "$bin/forkexec" ./bench/floor/forkexec
+"${release[@]}" -o "$bin/cliguard" ./bench/floor/cliguard
 go build -o "$bin/compare" ./bench/compare
 if [[ -n "${BENCH_BASE:-}" ]]; then
   mkdir "$bin/base-src"
@@ -40,7 +41,7 @@ if [[ -n "${BENCH_BASE:-}" ]]; then
   (cd "$bin/base-src" && "${release[@]}" -tags lokt_slim -o "$bin/lokt-base" ./cmd/lokt)
 fi
 
-args=(-lokt "$bin/lokt" -hello "$bin/hello" -forkexec "$bin/forkexec")
+args=(-lokt "$bin/lokt" -hello "$bin/hello" -forkexec "$bin/forkexec" -cliguard "$bin/cliguard")
 if [[ -n "${BENCH_BASE:-}" ]]; then
   args+=(-base "$bin/lokt-base")
 fi

@@ -4,10 +4,13 @@
 // CLI cannot go below, on the same machine, in the same run, side by side:
 //
 //   - start-up: `true`, an empty static Go program, a Go program that
-//     fork/execs `true` and waits (with os/exec, as guard does, and with a
-//     bare syscall.ForkExec), `flock FILE true`, `lokt guard x -- true` in
-//     an empty root and in a root holding -others locks, and a
-//     `lokt lock --pid 0` + `lokt unlock` pair against two empty Go starts;
+//     fork/execs `true` and waits (with os/exec, and with a bare
+//     syscall.ForkExec as guard does), the same on a cobra command line
+//     that catches the signals guard relays (bench/floor/cliguard),
+//     `flock FILE true`, `lokt guard x -- true` in an empty root and in a
+//     root holding -others locks, and `lokt lock` + `lokt unlock` pairs
+//     (held for the caller, and durable: --pid 0 --ttl) against two empty
+//     Go starts;
 //   - a counter hammered by concurrent processes (exactness checked), in the
 //     empty and in the populated root;
 //   - the hand-off latency from one holder's release to the next holder's
@@ -48,13 +51,13 @@ import (
 )
 
 type config struct {
-	lokt, base, flock, hello, forkexec, dir string
-	runs, procs, iters, rounds              int
-	handoffs, others, fill                  int
-	settle                                  time.Duration
-	samples                                 bool
-	skip                                    map[string]bool
-	gnuTime                                 string
+	lokt, base, flock, hello, forkexec, cliguard, dir string
+	runs, procs, iters, rounds                        int
+	handoffs, others, fill                            int
+	settle                                            time.Duration
+	samples                                           bool
+	skip                                              map[string]bool
+	gnuTime                                           string
 }
 
 func main() {
@@ -65,6 +68,7 @@ func main() {
 	flag.StringVar(&c.flock, "flock", "flock", "flock(1) binary")
 	flag.StringVar(&c.hello, "hello", "", "floor: an empty static Go program (bench/floor/hello)")
 	flag.StringVar(&c.forkexec, "forkexec", "", "floor: a static Go program that runs its arguments and waits (bench/floor/forkexec)")
+	flag.StringVar(&c.cliguard, "cliguard", "", "floor: a cobra command line that catches guard's signals, runs its command and waits, taking no lock (bench/floor/cliguard)")
 	flag.StringVar(&c.dir, "dir", "", "scratch directory for lock roots and files (default: a new temporary one)")
 	flag.IntVar(&c.runs, "runs", 100, "start-up: interleaved runs of each row")
 	flag.IntVar(&c.procs, "procs", 8, "hammer: concurrent processes")
@@ -96,8 +100,8 @@ func main() {
 		*p, err = exec.LookPath(*p)
 		benchutil.Check(err)
 	}
-	if c.hello == "" || c.forkexec == "" {
-		benchutil.Check(errors.New("-hello and -forkexec are required (bench/run.sh builds them)"))
+	if c.hello == "" || c.forkexec == "" || c.cliguard == "" {
+		benchutil.Check(errors.New("-hello, -forkexec and -cliguard are required (bench/run.sh builds them)"))
 	}
 
 	fmt.Printf("lokt: %s\nscratch: %s\n", c.lokt, c.dir)
@@ -230,6 +234,9 @@ func (c *config) startup() {
 	pRaw := &probe{name: "go fork/exec true + wait (syscall.ForkExec)", run: func() time.Duration {
 		return timeRun(command([]string{c.forkexec, "-raw", trueBin}))
 	}}
+	pCLI := &probe{name: "cobra CLI + signals + fork/exec true (no lock)", run: func() time.Duration {
+		return timeRun(command([]string{c.cliguard, "guard", "x", "--", trueBin}))
+	}}
 	pFlock := &probe{name: "flock FILE true", run: func() time.Duration {
 		return timeRun(command([]string{c.flock, flockFile, trueBin}))
 	}}
@@ -239,13 +246,21 @@ func (c *config) startup() {
 	pHello2 := &probe{name: "2 x go hello", run: func() time.Duration {
 		return hello() + hello()
 	}}
-	pPair := &probe{name: "lokt lock N --pid 0 --ttl 1m + unlock N", run: func() time.Duration {
-		nm := name("pair")
-		a := timeRun(c.lokt1(c.root(), "lock", nm, "--pid", "0", "--ttl", "1m", "--quiet"))
-		b := timeRun(c.lokt1(c.root(), "unlock", nm))
-		return a + b
-	}}
-	probes := []*probe{pTrue, pHello, pExec, pRaw, pFlock, pGuard, pHello2, pPair}
+	// lockPair locks a new name with flags, then unlocks it.
+	lockPair := func(label string, flags ...string) *probe {
+		return &probe{name: label, run: func() time.Duration {
+			nm := name("pair")
+			a := timeRun(c.lokt1(c.root(), append([]string{"lock", nm, "--quiet"}, flags...)...))
+			b := timeRun(c.lokt1(c.root(), "unlock", nm))
+			return a + b
+		}}
+	}
+	// A plain lock is held for its caller (this driver) and written
+	// without an fsync; one held for no process with a TTL must survive a
+	// crash, which costs its lock three syncs and its unlock one.
+	pPair := lockPair("lokt lock N + unlock N")
+	pDurable := lockPair("lokt lock N --pid 0 --ttl 1m + unlock N", "--pid", "0", "--ttl", "1m")
+	probes := []*probe{pTrue, pHello, pExec, pRaw, pCLI, pFlock, pGuard, pHello2, pPair, pDurable}
 	var pBase *probe
 	if c.base != "" {
 		pBase = &probe{name: "lokt guard x -- true (-base build)", run: func() time.Duration {
@@ -291,7 +306,10 @@ func (c *config) startup() {
 	compare(tw, "guard / flock(1)", pGuard, pFlock, "<= 1.6x", ratioTarget(1.6))
 	compare(tw, "guard - fork/exec floor (os/exec)", pGuard, pExec, "<= +0.5 ms", diffTarget(500*time.Microsecond))
 	compare(tw, "guard - fork/exec floor (raw)", pGuard, pRaw, "", nil)
+	compare(tw, "guard - cobra CLI + signals floor", pGuard, pCLI, "", nil)
+	compare(tw, "cobra CLI + signals floor / flock(1)", pCLI, pFlock, "", nil)
 	compare(tw, "lock+unlock / 2 x go hello", pPair, pHello2, "<= 2x", ratioTarget(2))
+	compare(tw, "lock --pid 0 --ttl + unlock / 2 x go hello", pDurable, pHello2, "", nil)
 	if pBase != nil {
 		compare(tw, "guard / guard of the -base build", pGuard, pBase, "", nil)
 	}

@@ -453,3 +453,36 @@ func TestRequireLocalFSRefusesToLock(t *testing.T) {
 	}
 	auditTestMust(t, root, nil, 0, "doctor")
 }
+
+// guard's events reach the log, in order, whichever way guard ends: its
+// command ran, its command could not be executed, the lock was held.
+func TestGuardAuditsEveryWayOut(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	noExec := filepath.Join(t.TempDir(), "not-a-program")
+	// Executable, but no format the kernel runs: found, then exec fails.
+	if err := os.WriteFile(noExec, []byte("\x00\x01\x02\x03"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	auditTestMust(t, root, nil, 0, "guard", "ran", "--", "true")
+	auditTestMust(t, root, nil, 126, "guard", "noexec", "--", noExec)
+	auditTestMust(t, root, nil, 0, "lock", "held", "--pid", "0", "--ttl", "1h")
+	auditTestMust(t, root, []string{"LOKT_OWNER", "other"}, 2, "guard", "held", "--", "true")
+
+	events := map[string][]string{}
+	ids := map[string][]string{}
+	for _, rec := range auditTestRecords(t, root) {
+		events[rec.Name] = append(events[rec.Name], rec.Event)
+		ids[rec.Name] = append(ids[rec.Name], rec.LockID)
+	}
+	for _, name := range []string{"ran", "noexec"} {
+		if got := strings.Join(events[name], ","); got != "acquire,release" {
+			t.Errorf("%s: events %s, want acquire,release", name, got)
+		}
+		if len(ids[name]) == 2 && (ids[name][0] == "" || ids[name][0] != ids[name][1]) {
+			t.Errorf("%s: lock_ids %v, want one acquisition", name, ids[name])
+		}
+	}
+	if got := strings.Join(events["held"], ","); got != "acquire,deny" {
+		t.Errorf("held: events %s, want acquire,deny", got)
+	}
+}

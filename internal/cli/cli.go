@@ -92,7 +92,9 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "lokt: %v\n", err)
 		return ExitError
 	}
-	return Run(NewFactory(SystemIO()), args)
+	f := NewFactory(SystemIO())
+	f.exits = true
+	return Run(f, args)
 }
 
 // Run runs lokt with args against f and returns the exit code.

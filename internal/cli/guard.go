@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -205,7 +204,9 @@ func runGuard(ctx context.Context, f *Factory, opts *GuardOptions) (err error) {
 	// between taking the lock and starting the child, or while it runs.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayedSignals...)
-	defer signal.Stop(sigs)
+	if !f.exits {
+		defer signal.Stop(sigs)
+	}
 
 	g := &guard{f: f, root: root, opts: opts, id: f.Identity(), self: lokt.Self(), path: path, trouble: make(chan error, 1)}
 	defer func() {
@@ -246,16 +247,15 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	}
 	g.tree = newTree()
 	// On Linux the child's parent-death signal fires when the OS thread that
-	// forked it exits, not the process. Go only ends a thread when a
-	// goroutine locked to it exits; keeping this goroutine locked until the
-	// child is reaped keeps the forking thread alive and out of anyone
-	// else's hands for exactly that long.
+	// forked it exits, not the process. Go ends a thread only when a
+	// goroutine locked to it exits, and no goroutine in lokt does (the
+	// runtime's signal-mask goroutine locks one and never exits), so any
+	// thread lives as long as guard. Locking this goroutine to its thread
+	// would instead make each wake-up below a hand-over between threads.
 	g.waitDone = make(chan struct{}) // before Start: abort may wait on it
-	runtime.LockOSThread()
 	// The holder's evidence is inherited by the whole tree, as fd 3.
 	c, err := startChild(g.path, g.opts.Command, g.childEnv(), g.f.IO, g.held.Files(), g.tree.sysProcAttr())
 	if err != nil {
-		runtime.UnlockOSThread()
 		g.release()
 		return startError(g.opts.Command[0], err)
 	}
@@ -290,7 +290,6 @@ func (g *guard) run(sigs <-chan os.Signal) error {
 	}
 
 	g.supervise(sigs)
-	runtime.UnlockOSThread()
 	g.release()
 	if g.relayed != 0 {
 		return &exitError{code: 128 + int(g.relayed)}
