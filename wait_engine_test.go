@@ -223,16 +223,7 @@ func TestWaitPastStuckHeadOfLine(t *testing.T) {
 	defer leave()
 	<-first // the stuck head
 
-	blocked := make(chan struct{}, 16)
-	got := make(chan error, 1)
-	go func() {
-		o := engAcqOpts("bob", f.holder(2), 0)
-		o.Wait = true
-		o.OnBlocked = func(error) { blocked <- struct{}{} }
-		_, err := f.root.Acquire(ctx, "x", o)
-		got <- err
-	}()
-	<-blocked
+	got := f.waitInLine(ctx, "x", engAcqOpts("bob", f.holder(2), 0))
 	if _, err := f.root.Release(ctx, "x", ReleaseOptions{Identity: Identity{Owner: "alice"}, LockID: held.LockID}); err != nil {
 		t.Fatal(err)
 	}

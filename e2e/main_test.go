@@ -92,14 +92,10 @@ func statusOf(err error) int {
 func exitCode(t testing.TB, err error) int {
 	t.Helper()
 	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running lokt: %v", err)
 	}
-	t.Fatalf("running lokt: %v", err)
-	return -1
+	return statusOf(err)
 }
 
 // newRoot returns an empty lock root path (not yet created).

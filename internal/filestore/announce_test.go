@@ -99,18 +99,7 @@ func TestWatchChangesSeesWaiters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := lockKey("w")
-	changes, err := s.WatchChanges(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	every, err := s.WatchChanges(ctx, store.Key{NS: store.Locks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	removals, err := s.Watch(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	changes, every, removals := watchThree(ctx, t, s, k)
 	other, err := s.WatchChanges(ctx, lockKey("w.x"))
 	if err != nil {
 		t.Fatal(err)

@@ -67,18 +67,7 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	k := lockKey("w")
-	changes, err := s.WatchChanges(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	every, err := s.WatchChanges(ctx, store.Key{NS: store.Locks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	removals, err := s.Watch(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	changes, every, removals := watchThree(ctx, t, s, k)
 	put(t, s, k, "v1")
 	waitEvent(t, changes, "a write of the record")
 	waitEvent(t, every, "a write of a record in the namespace")
@@ -91,4 +80,21 @@ func TestWatchChangesReportsWrites(t *testing.T) {
 	}
 	del(t, s, k)
 	waitEvent(t, removals, "the removal")
+}
+
+// watchThree subscribes to every change of k, to every change of k's
+// namespace, and to k's removal.
+func watchThree(ctx context.Context, t *testing.T, s *Store, k store.Key) (changes, every, removals <-chan struct{}) {
+	t.Helper()
+	var err error
+	if changes, err = s.WatchChanges(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if every, err = s.WatchChanges(ctx, store.Key{NS: k.NS}); err != nil {
+		t.Fatal(err)
+	}
+	if removals, err = s.Watch(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	return changes, every, removals
 }
